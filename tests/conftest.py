@@ -1,0 +1,111 @@
+"""Shared fixtures: tiny random-weight targets of several architectures, and an oracle proposer."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+VOCAB = 96
+HIDDEN = 32
+
+
+def tiny_model(arch: str, dtype: torch.dtype = torch.float64, seed: int = 0):
+    """A tiny random-weight HF causal LM of the given family."""
+    from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    common = dict(
+        vocab_size=VOCAB, hidden_size=HIDDEN, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+        bos_token_id=None, eos_token_id=None, pad_token_id=0,
+    )
+    torch.manual_seed(seed)
+    if arch == "llama":
+        model = LlamaForCausalLM(LlamaConfig(**common))
+    elif arch == "qwen2":
+        model = Qwen2ForCausalLM(Qwen2Config(**common, use_sliding_window=False))
+    elif arch == "mistral":
+        model = MistralForCausalLM(MistralConfig(**common, sliding_window=None))
+    else:
+        raise ValueError(arch)
+    return model.to(dtype).eval()
+
+
+ARCHS = ["llama", "qwen2", "mistral"]
+
+
+def hf_greedy(model, prompts: list[list[int]], max_new_tokens: int, eos: list[int] | None = None) -> list[list[int]]:
+    """Reference: transformers generate(do_sample=False), left padded, trimmed at EOS."""
+    from trtllm_redrafter.decode import left_pad
+
+    ids, valid = left_pad(prompts)
+    out = model.generate(
+        input_ids=ids, attention_mask=valid.long(), do_sample=False, max_new_tokens=max_new_tokens,
+        eos_token_id=eos, pad_token_id=0,
+    )
+    result = []
+    for row in out[:, ids.shape[1]:].tolist():
+        if eos:
+            for i, t in enumerate(row):
+                if t in eos:
+                    row = row[: i + 1]
+                    break
+        result.append(row)
+    return result
+
+
+class OracleProposer:
+    """Proposes beams that include (parts of) the true greedy continuation.
+
+    It finds where each row is by matching the drafter context ``hidden`` against the target's
+    hidden states over the reference sequences (nearest neighbour; exact in float64), then builds
+    beams mixing: the full true continuation, the true continuation broken at a random depth,
+    duplicates of one beam, and random tokens. This exercises full, partial and zero acceptance,
+    prefix dedupe and the cache bookkeeping.
+    """
+
+    def __init__(self, model, prompts: list[list[int]], continuations: list[list[int]], seed: int = 0) -> None:
+        self.seqs: list[list[int]] = []
+        keys, where = [], []
+        with torch.no_grad():
+            for prompt, cont in zip(prompts, continuations):
+                seq = prompt + cont
+                h = model.get_decoder()(input_ids=torch.tensor([seq])).last_hidden_state[0]  # [T, H]
+                for p in range(len(seq)):
+                    keys.append(h[p])
+                    where.append((len(self.seqs), p))
+                self.seqs.append(seq)
+        self.keys = torch.stack(keys)  # [N, H]
+        self.where = where
+        self.vocab = model.config.vocab_size
+        self.rng = random.Random(seed)
+
+    def __call__(self, hidden: torch.Tensor, root: torch.Tensor, nb: int, draft_len: int) -> torch.Tensor:
+        bs = hidden.shape[0]
+        vocab = self.vocab
+        out = torch.zeros(bs, nb, draft_len + 1, dtype=torch.long)
+        dist = torch.cdist(hidden.to(self.keys.dtype), self.keys)  # [bs, N]
+        for b in range(bs):
+            s, p = self.where[int(dist[b].argmin())]
+            true = self.seqs[s][p + 2 : p + 2 + draft_len]
+            true = true + [self.rng.randrange(vocab) for _ in range(draft_len - len(true))]
+            beams = [[self.rng.randrange(vocab) for _ in range(draft_len)] for _ in range(nb)]
+            kind = self.rng.random()
+            slot = self.rng.randrange(nb)
+            if kind < 0.35:  # full acceptance
+                beams[slot] = list(true)
+            elif kind < 0.7:  # partial: break the true continuation at a random depth
+                d = self.rng.randrange(draft_len)
+                beams[slot] = true[:d] + [(true[d] + 1) % vocab] + true[d + 1 :]
+            elif kind < 0.85:  # all beams identical (maximal dedupe), true prefix
+                beams = [list(true)] * nb
+            for i in range(nb):
+                out[b, i] = torch.tensor([int(root[b])] + beams[i])
+        return out
+
+
+@pytest.fixture(params=ARCHS)
+def arch(request) -> str:
+    return request.param

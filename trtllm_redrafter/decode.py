@@ -1,0 +1,243 @@
+"""The ReDrafter decode loop (reference runtime).
+
+One step, for every active row of the batch at once:
+
+    1. beam_search(drafter, h, root)        -> draft_tokens [bs, nb, bl]       (beam_search.py)
+    2. pack_beams(draft_tokens)             -> packed tree, mask, offsets      (tree.py)
+    3. target.verify(tree, positions)       -> logits [bs, n, V], hidden       (target.py, ONE forward)
+    4. accept_greedy(argmax, tree)          -> num_accepted_tokens, best beam  (accept.py)
+    5. target.keep(accepted path)           -> cache holds exactly the accepted tokens
+    6. emit draft_tokens[best, 1:n] + bonus; h = hidden at the last accepted token; root = bonus
+
+Before the first step, ``prefill`` runs the prompt and the target's argmax there is the first
+token and the first root. ``mode="ar"`` is plain greedy decoding through the same seam: a beam
+of length 1 (draft_len = 0, no drafter), so every step verifies just the root.
+
+Rows use left padding, keep their own positions and acceptance lengths, and leave the batch
+independently when they stop (EOS, max_new_tokens or a stop string).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import torch
+
+from trtllm_redrafter.accept import accept_greedy
+from trtllm_redrafter.beam_search import beam_search
+from trtllm_redrafter.drafter import Drafter
+from trtllm_redrafter.errors import RedrafterError
+from trtllm_redrafter.target import Target
+from trtllm_redrafter.tree import pack_beams
+
+
+@dataclass
+class DecodeConfig:
+    num_beams: int = 8
+    draft_len: int = 4  # drafted tokens per beam; beam length = draft_len + 1
+    max_new_tokens: int = 128
+    mode: str = "redrafter"  # "redrafter" | "ar"
+    eos_token_ids: tuple[int, ...] = ()
+    stop_strings: tuple[str, ...] = ()
+
+    def validate(self) -> None:
+        if self.mode not in ("redrafter", "ar"):
+            raise RedrafterError(f"mode must be 'redrafter' or 'ar', got {self.mode!r}")
+        if self.num_beams <= 0:
+            raise RedrafterError(f"num_beams must be >= 1, got {self.num_beams}")
+        if self.draft_len <= 0:
+            raise RedrafterError(f"draft_len must be >= 1, got {self.draft_len}")
+        if self.max_new_tokens <= 0:
+            raise RedrafterError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+
+    @property
+    def beam_shape(self) -> tuple[int, int]:
+        """(nb, draft_len) actually used: AR mode verifies one token per step."""
+        return (1, 0) if self.mode == "ar" else (self.num_beams, self.draft_len)
+
+
+@dataclass
+class RowState:
+    token_ids: list[int] = field(default_factory=list)
+    steps: int = 0  # verify forwards while the row was active
+    verified: int = 0  # packed tokens verified over those steps
+    accepted: list[int] = field(default_factory=list)  # num_accepted_tokens per step
+    prefill_s: float = 0.0
+    decode_s: float = 0.0
+    done: bool = False
+    stop_reason: str = ""
+    text: str | None = None  # set when a stop string cut the text
+
+
+@dataclass
+class StepEvent:
+    row: int  # index of the prompt in the input list
+    new_tokens: list[int]
+    done: bool
+
+
+def stats_of(row: RowState, beam_shape: tuple[int, int]) -> dict:
+    nb, dl = beam_shape
+    new = len(row.token_ids)
+    decode_tokens = new - 1  # the first token comes from the prefill
+    return {
+        "new_tokens": new,
+        "steps": row.steps,
+        "tokens_per_step": (sum(row.accepted) / row.steps) if row.steps else None,
+        "decode_tokens_per_s": (decode_tokens / row.decode_s) if row.decode_s > 0 else None,
+        "time_to_first_token_s": row.prefill_s,
+        "mean_verified_per_step": (row.verified / row.steps) if row.steps else None,
+        "nb_x_bl": nb * (dl + 1),
+        "stop_reason": row.stop_reason,
+    }
+
+
+class Decoder:
+    """Greedy ReDrafter decoding against any ``Target``."""
+
+    def __init__(
+        self,
+        target: Target,
+        drafter: Drafter | None,
+        config: DecodeConfig,
+        detokenize: Callable[[list[int]], str] | None = None,
+        proposer: Callable[[torch.Tensor, torch.Tensor, int, int], torch.Tensor] | None = None,
+    ) -> None:
+        """``proposer(hidden, root, nb, draft_len) -> draft_tokens`` replaces the drafter's beam
+        search when given (tests use it for an oracle that knows the true continuation)."""
+        config.validate()
+        if config.mode == "redrafter" and proposer is None:
+            if drafter is None:
+                raise RedrafterError("mode 'redrafter' needs a drafter")
+            if config.num_beams > drafter.config.vocab_size:
+                raise RedrafterError(f"num_beams={config.num_beams} exceeds the vocabulary ({drafter.config.vocab_size})")
+        if config.stop_strings and detokenize is None:
+            raise RedrafterError("stop strings need a tokenizer")
+        self.target = target
+        self.drafter = drafter
+        self.config = config
+        self.detokenize = detokenize
+        self.proposer = proposer
+        self.rows: list[RowState] = []
+
+    # ---- public API -----------------------------------------------------------------------
+    def generate(self, prompts: list[list[int]]) -> list[RowState]:
+        for _ in self.stream(prompts):
+            pass
+        return self.rows
+
+    def stream(self, prompts: list[list[int]]) -> Iterator[StepEvent]:
+        """Decode a batch; yield each row's newly accepted tokens as soon as a step ends."""
+        self._check_prompts(prompts)
+        cfg = self.config
+        nb, draft_len = cfg.beam_shape
+        self.rows = [RowState() for _ in prompts]
+        input_ids, valid = left_pad(prompts)  # [bs, T]
+
+        t0 = time.perf_counter()
+        logits, hidden = self.target.prefill(input_ids, valid)  # [bs, V], [bs, H]
+        root = logits.argmax(-1)  # [bs]
+        prefill_s = time.perf_counter() - t0
+        positions = valid.sum(-1)  # [bs] position of the root token
+        live = torch.arange(len(prompts))  # prompt index of each batch row
+        for i, row in enumerate(self.rows):
+            row.prefill_s = prefill_s
+        yield from self._emit(live, root[:, None], torch.ones_like(root))
+        t_decode = time.perf_counter()
+
+        while True:
+            keep_rows = torch.tensor([not self.rows[int(r)].done for r in live])
+            if not keep_rows.any():
+                break
+            if not keep_rows.all():  # finished rows leave the batch
+                idx = keep_rows.nonzero()[:, 0]
+                live, root, hidden, positions = live[idx], root[idx], hidden[idx], positions[idx]
+                self.target.select_rows(idx)
+
+            # 1-2. draft and pack
+            beams = self.propose(hidden, root, nb, draft_len)  # [bs, nb, bl]
+            tree = pack_beams(beams)
+            # 3. verify every candidate in one target forward
+            logits, tree_hidden = self.target.verify(
+                tree.tokens, positions[:, None] + tree.position_offsets, tree.mask, tree.valid
+            )
+            # 4. accept
+            acc = accept_greedy(logits.argmax(-1), beams, tree.draft_indices)
+            # 5. keep exactly the accepted path in the cache
+            k = int(acc.num_accepted_tokens.max())
+            keep_valid = torch.arange(k)[None, :] < acc.num_accepted_tokens[:, None]  # [bs, k]
+            self.target.keep(acc.path_indices[:, :k], keep_valid)
+            # 6. next root and drafter context
+            positions = positions + acc.num_accepted_tokens
+            hidden = tree_hidden.gather(1, acc.hidden_index[:, None, None].expand(-1, 1, tree_hidden.shape[-1]))[:, 0]
+            root = acc.next_token
+
+            now = time.perf_counter()
+            for b, r in enumerate(live.tolist()):
+                row = self.rows[r]
+                row.steps += 1
+                row.verified += int(tree.gen_lengths[b])
+                row.accepted.append(int(acc.num_accepted_tokens[b]))
+                row.decode_s = now - t_decode
+            yield from self._emit(live, acc.accepted_tokens, acc.num_accepted_tokens)
+
+    def propose(self, hidden: torch.Tensor, root: torch.Tensor, nb: int, draft_len: int) -> torch.Tensor:
+        """draft_tokens [bs, nb, draft_len + 1] for the next verify step."""
+        if draft_len == 0:
+            return root[:, None, None]  # AR: verify the root alone
+        if self.proposer is not None:
+            return self.proposer(hidden, root, nb, draft_len)
+        return beam_search(self.drafter, self.target.embed, hidden, root, nb, draft_len).draft_tokens
+
+    # ---- helpers --------------------------------------------------------------------------
+    def _check_prompts(self, prompts: list[list[int]]) -> None:
+        if not prompts:
+            raise RedrafterError("no prompts given")
+        _, draft_len = self.config.beam_shape
+        for i, p in enumerate(prompts):
+            if len(p) == 0:
+                raise RedrafterError(f"prompt {i} is empty")
+            need = len(p) + self.config.max_new_tokens + draft_len
+            if need > self.target.max_positions:
+                raise RedrafterError(
+                    f"prompt {i} has {len(p)} tokens; with max_new_tokens={self.config.max_new_tokens} and "
+                    f"draft_len={draft_len} it needs {need} positions, beyond the model's context of "
+                    f"{self.target.max_positions}"
+                )
+
+    def _emit(self, live: torch.Tensor, tokens: torch.Tensor, counts: torch.Tensor) -> Iterator[StepEvent]:
+        """Append each live row's new tokens [bs, k] (first counts[b] valid), applying stop rules."""
+        cfg = self.config
+        for b, r in enumerate(live.tolist()):
+            row = self.rows[r]
+            if row.done:
+                continue
+            new: list[int] = []
+            for tok in tokens[b, : int(counts[b])].tolist():
+                new.append(tok)
+                if len(row.token_ids) + len(new) >= cfg.max_new_tokens:
+                    row.done, row.stop_reason = True, "length"
+                if tok in cfg.eos_token_ids:
+                    row.done, row.stop_reason = True, "eos"
+                if row.done:
+                    break
+            row.token_ids.extend(new)
+            if cfg.stop_strings:
+                text = self.detokenize(row.token_ids)
+                hits = [text.index(s) for s in cfg.stop_strings if s in text]
+                if hits:
+                    row.done, row.stop_reason, row.text = True, "stop_string", text[: min(hits)]
+            yield StepEvent(row=r, new_tokens=new, done=row.done)
+
+
+def left_pad(prompts: list[list[int]], pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token lists -> (input_ids [bs, T], valid [bs, T]), padded on the left."""
+    t = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), t), pad_id, dtype=torch.long)
+    valid = torch.zeros(len(prompts), t, dtype=torch.bool)
+    for i, p in enumerate(prompts):
+        ids[i, t - len(p) :] = torch.tensor(p, dtype=torch.long)
+        valid[i, t - len(p) :] = True
+    return ids, valid
