@@ -13,13 +13,26 @@ HIDDEN = 32
 
 def tiny_model(arch: str, dtype: torch.dtype = torch.float64, seed: int = 0):
     """A tiny random-weight HF causal LM of the given family."""
-    from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM
-    from transformers import Qwen2Config, Qwen2ForCausalLM
+    from transformers import (
+        LlamaConfig,
+        LlamaForCausalLM,
+        MistralConfig,
+        MistralForCausalLM,
+        Qwen2Config,
+        Qwen2ForCausalLM,
+    )
 
     common = dict(
-        vocab_size=VOCAB, hidden_size=HIDDEN, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-        bos_token_id=None, eos_token_id=None, pad_token_id=0,
+        vocab_size=VOCAB,
+        hidden_size=HIDDEN,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        bos_token_id=None,
+        eos_token_id=None,
+        pad_token_id=0,
     )
     torch.manual_seed(seed)
     if arch == "llama":
@@ -42,11 +55,15 @@ def hf_greedy(model, prompts: list[list[int]], max_new_tokens: int, eos: list[in
 
     ids, valid = left_pad(prompts)
     out = model.generate(
-        input_ids=ids, attention_mask=valid.long(), do_sample=False, max_new_tokens=max_new_tokens,
-        eos_token_id=eos, pad_token_id=0,
+        input_ids=ids,
+        attention_mask=valid.long(),
+        do_sample=False,
+        max_new_tokens=max_new_tokens,
+        eos_token_id=eos,
+        pad_token_id=0,
     )
     result = []
-    for row in out[:, ids.shape[1]:].tolist():
+    for row in out[:, ids.shape[1] :].tolist():
         if eos:
             for i, t in enumerate(row):
                 if t in eos:

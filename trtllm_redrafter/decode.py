@@ -112,7 +112,9 @@ class Decoder:
             if drafter is None:
                 raise RedrafterError("mode 'redrafter' needs a drafter")
             if config.num_beams > drafter.config.vocab_size:
-                raise RedrafterError(f"num_beams={config.num_beams} exceeds the vocabulary ({drafter.config.vocab_size})")
+                raise RedrafterError(
+                    f"num_beams={config.num_beams} exceeds the vocabulary ({drafter.config.vocab_size})"
+                )
         if config.stop_strings and detokenize is None:
             raise RedrafterError("stop strings need a tokenizer")
         self.target = target
@@ -142,7 +144,7 @@ class Decoder:
         prefill_s = time.perf_counter() - t0
         positions = valid.sum(-1)  # [bs] position of the root token
         live = torch.arange(len(prompts))  # prompt index of each batch row
-        for i, row in enumerate(self.rows):
+        for row in self.rows:
             row.prefill_s = prefill_s
         yield from self._emit(live, root[:, None], torch.ones_like(root))
         t_decode = time.perf_counter()

@@ -126,7 +126,7 @@ class Drafter(nn.Module):
 
         path = Path(path)
         if not path.is_dir():
-            raise RedrafterError(f"drafter {path} not found (expected a directory with {CONFIG_FILE} and {WEIGHTS_FILE})")
+            raise RedrafterError(f"drafter {path} not found (expected a directory with {CONFIG_FILE}, {WEIGHTS_FILE})")
         try:
             config = DrafterConfig.from_json(json.loads((path / CONFIG_FILE).read_text()))
         except FileNotFoundError as exc:

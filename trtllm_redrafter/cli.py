@@ -1,0 +1,198 @@
+"""Command line: ``trtllm-redrafter <command>``.
+
+run       generate for a prompt or a JSONL file of prompts (reference backend)
+chat      interactive multi-turn REPL
+parity    compare `run --json` output with transformers greedy generate
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from trtllm_redrafter.errors import RedrafterError
+from trtllm_redrafter.models import DEFAULT_MODEL, DTYPES
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"HF model directory or alias (default {DEFAULT_MODEL})")
+    p.add_argument("--dtype", default="bfloat16", choices=list(DTYPES), help="target and drafter dtype")
+
+
+def add_decode_args(p: argparse.ArgumentParser) -> None:
+    add_model_args(p)
+    p.add_argument("--drafter", default=None, help="drafter directory (default: the shipped one, else a fresh init)")
+    p.add_argument("--num-beams", type=int, default=8, help="beam width nb")
+    p.add_argument("--draft-len", type=int, default=4, help="drafted tokens per beam (beam length = draft-len + 1)")
+    p.add_argument("--max-new-tokens", type=int, default=256)
+    p.add_argument("--mode", choices=["redrafter", "ar"], default="redrafter", help="ar = plain greedy, same model")
+    p.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
+    p.add_argument("--seed", type=int, default=0, help="seed of a freshly initialised drafter")
+
+
+def decode_config(args: argparse.Namespace):
+    from trtllm_redrafter.decode import DecodeConfig
+
+    cfg = DecodeConfig(
+        num_beams=args.num_beams,
+        draft_len=args.draft_len,
+        max_new_tokens=args.max_new_tokens,
+        mode=args.mode,
+        stop_strings=tuple(args.stop),
+    )
+    cfg.validate()  # bad settings fail before the model is loaded
+    return cfg
+
+
+def read_prompts(args: argparse.Namespace) -> list[str | list[dict]]:
+    if (args.prompt is None) == (args.prompts_file is None):
+        raise RedrafterError("give a prompt or --prompts-file, not both and not neither")
+    if args.prompt is not None:
+        return [args.prompt]
+    path = Path(args.prompts_file)
+    if not path.is_file():
+        raise RedrafterError(f"prompts file {path} not found")
+    prompts: list[str | list[dict]] = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise RedrafterError(f"{path}:{n}: not valid JSON ({exc})") from exc
+        if isinstance(obj, dict) and isinstance(obj.get("prompt"), str):
+            prompts.append(obj["prompt"])
+        elif isinstance(obj, dict) and isinstance(obj.get("messages"), list):
+            prompts.append(obj["messages"])
+        else:
+            raise RedrafterError(f'{path}:{n}: each line must be {{"prompt": "..."}} or {{"messages": [...]}}')
+    if not prompts:
+        raise RedrafterError(f"{path} holds no prompts")
+    return prompts
+
+
+def format_stats(stats: dict) -> str:
+    def f(v, fmt):
+        return "n/a" if v is None else format(v, fmt)
+
+    return (
+        f"[{stats['new_tokens']} tokens in {stats['steps']} steps | tokens/step {f(stats['tokens_per_step'], '.2f')} | "
+        f"decode {f(stats['decode_tokens_per_s'], '.1f')} tok/s | TTFT {stats['time_to_first_token_s']:.2f}s | "
+        f"verified/step {f(stats['mean_verified_per_step'], '.1f')} of nb*bl={stats['nb_x_bl']}]"
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from trtllm_redrafter.api import ReDrafter
+
+    cfg = decode_config(args)
+    prompts = read_prompts(args)
+    rd = ReDrafter.load(args.model, args.drafter, args.dtype, args.seed)
+    encoded = [rd.encode(p, args.raw) for p in prompts]
+    if not args.json:
+        print(
+            f"[trtllm-redrafter] model {args.model} ({args.dtype}), drafter {rd.drafter_source}, mode {cfg.mode}, "
+            f"nb={cfg.num_beams} draft_len={cfg.draft_len}",
+            file=sys.stderr,
+        )
+    for i in range(0, len(encoded), args.batch_size):
+        batch = encoded[i : i + args.batch_size]
+        if args.json:
+            for j, res in enumerate(rd.generate(batch, cfg)):
+                print(json.dumps({"index": i + j, **res}), flush=True)
+            continue
+        for ids in batch:
+            for piece in rd.stream_text(ids, cfg):
+                if isinstance(piece, str):
+                    print(piece, end="", flush=True)
+                else:
+                    print("\n" + format_stats(piece["stats"]), file=sys.stderr, flush=True)
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from trtllm_redrafter.api import ReDrafter
+
+    cfg = decode_config(args)
+    rd = ReDrafter.load(args.model, args.drafter, args.dtype, args.seed)
+    print(f"chat with {args.model}, drafter {rd.drafter_source}. /reset clears, /exit quits.", file=sys.stderr)
+    messages: list[dict] = []
+    while True:
+        try:
+            line = input(">>> ")
+        except EOFError:
+            return 0
+        if line.strip() in ("/exit", "/quit"):
+            return 0
+        if line.strip() == "/reset":
+            messages = []
+            continue
+        if not line.strip():
+            continue
+        messages.append({"role": "user", "content": line})
+        answer = ""
+        for piece in rd.stream_text(rd.encode(messages), cfg):
+            if isinstance(piece, str):
+                answer += piece
+                print(piece, end="", flush=True)
+            else:
+                print("\n" + format_stats(piece["stats"]), file=sys.stderr, flush=True)
+        messages.append({"role": "assistant", "content": answer})
+
+
+def cmd_parity(args: argparse.Namespace) -> int:
+    from trtllm_redrafter.parity import compare_with_hf
+
+    report = compare_with_hf(args)
+    print(json.dumps(report, indent=2))
+    return 0 if report["identical"] == report["total"] or not args.strict else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trtllm-redrafter", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="generate with the reference backend")
+    run.add_argument("prompt", nargs="?", help="a user prompt (goes through the chat template unless --raw)")
+    run.add_argument("--prompts-file", help='JSONL, one {"prompt": ...} or {"messages": [...]} per line')
+    run.add_argument("--raw", action="store_true", help="use prompt strings as plain text, no chat template")
+    run.add_argument("--json", action="store_true", help="print one JSON object per prompt, in input order")
+    run.add_argument("--batch-size", type=int, default=1, help="prompts decoded together (left padded)")
+    add_decode_args(run)
+    run.set_defaults(func=cmd_run)
+
+    chat = sub.add_parser("chat", help="interactive multi-turn chat")
+    add_decode_args(chat)
+    chat.set_defaults(func=cmd_chat)
+
+    parity = sub.add_parser("parity", help="compare `run --json` results with HF greedy generate")
+    parity.add_argument("results", help="JSONL written by `run --json`")
+    parity.add_argument("--prompts-file", required=True)
+    parity.add_argument("--raw", action="store_true")
+    parity.add_argument("--max-new-tokens", type=int, required=True)
+    parity.add_argument("--strict", action="store_true", help="exit 1 unless every row is identical")
+    add_model_args(parity)
+    parity.set_defaults(func=cmd_parity)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "batch_size", 1) <= 0:
+        print("trtllm-redrafter: error: --batch-size must be >= 1", file=sys.stderr)
+        return 2
+    try:
+        return args.func(args)
+    except RedrafterError as exc:
+        print(f"trtllm-redrafter: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
