@@ -126,3 +126,40 @@ class OracleProposer:
 @pytest.fixture(params=ARCHS)
 def arch(request) -> str:
     return request.param
+
+
+@pytest.fixture(scope="session")
+def smol_dir():
+    """The converted default model directory (converted once per machine)."""
+    from trtllm_redrafter.models import DEFAULT_MODEL, resolve_model
+
+    return resolve_model(DEFAULT_MODEL)
+
+
+def save_tiny_with_tokenizer(smol_dir, out, seed: int = 0, hidden: int = 32):
+    """A tiny random Llama that shares SmolLM2's tokenizer and chat template (float32 on disk)."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(smol_dir)
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=hidden,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=2,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(seed)
+    LlamaForCausalLM(cfg).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_smol(smol_dir, tmp_path_factory):
+    return save_tiny_with_tokenizer(smol_dir, tmp_path_factory.mktemp("tiny_smol"))

@@ -88,6 +88,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from trtllm_redrafter.api import ReDrafter
 
     cfg = decode_config(args)
+    if args.batch_size <= 0:
+        raise RedrafterError(f"--batch-size must be >= 1, got {args.batch_size}")
     prompts = read_prompts(args)
     rd = ReDrafter.load(args.model, args.drafter, args.dtype, args.seed)
     encoded = [rd.encode(p, args.raw) for p in prompts]
@@ -150,6 +152,36 @@ def cmd_parity(args: argparse.Namespace) -> int:
     return 0 if report["identical"] == report["total"] or not args.strict else 1
 
 
+def default_data_dir() -> str:
+    """shared/data beside the project (../shared/data from the repo root), else ./shared/data."""
+    here = Path(__file__).resolve().parents[2] / "shared" / "data"
+    return str(here if here.is_dir() else Path("shared/data"))
+
+
+def cmd_distill_data(args: argparse.Namespace) -> int:
+    from trtllm_redrafter.distill_data import DistillSettings, build_corpus
+
+    try:
+        temps = tuple(float(t) for t in args.temperatures.split(","))
+    except ValueError as exc:
+        raise RedrafterError(f"--temperatures must be comma-separated numbers, got {args.temperatures!r}") from exc
+    settings = DistillSettings(
+        model=args.model,
+        temperatures=temps,
+        samples_per_prompt=args.samples_per_prompt,
+        max_new_tokens=args.max_new_tokens,
+        max_prompt_tokens=args.max_prompt_tokens,
+        batch_size=args.batch_size,
+        max_samples=args.max_samples,
+        sources=tuple(args.sources.split(",")),
+        dtype=args.dtype,
+        seed=args.seed,
+    )
+    manifest = build_corpus(settings, Path(args.out), Path(args.data_dir), max_shards=args.max_shards)
+    print(json.dumps({"out": args.out, **manifest.get("counts", {}), "planned": manifest.get("planned")}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trtllm-redrafter", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -177,14 +209,26 @@ def build_parser() -> argparse.ArgumentParser:
     parity.add_argument("--strict", action="store_true", help="exit 1 unless every row is identical")
     add_model_args(parity)
     parity.set_defaults(func=cmd_parity)
+
+    dd = sub.add_parser("distill-data", help="build a self-distillation corpus (resumable)")
+    dd.add_argument("--out", required=True, help="corpus directory (manifest.json + shards/)")
+    dd.add_argument("--data-dir", default=default_data_dir(), help="shared/data with the training prompt sets")
+    dd.add_argument("--sources", default="sharegpt,alpaca,code_alpaca,gsm8k")
+    dd.add_argument("--temperatures", default="0,0.7", help="comma-separated; 0 = greedy")
+    dd.add_argument("--samples-per-prompt", type=int, default=1)
+    dd.add_argument("--max-new-tokens", type=int, default=256)
+    dd.add_argument("--max-prompt-tokens", type=int, default=512)
+    dd.add_argument("--batch-size", type=int, default=16, help="samples per generate call (= per shard)")
+    dd.add_argument("--max-samples", type=int, default=None)
+    dd.add_argument("--seed", type=int, default=0)
+    dd.add_argument("--max-shards", type=int, default=None, help=argparse.SUPPRESS)
+    add_model_args(dd)
+    dd.set_defaults(func=cmd_distill_data)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "batch_size", 1) <= 0:
-        print("trtllm-redrafter: error: --batch-size must be >= 1", file=sys.stderr)
-        return 2
     try:
         return args.func(args)
     except RedrafterError as exc:

@@ -1,0 +1,89 @@
+// Logits element types and their bit-exact decoding to float.
+//
+// The acceptance kernels read logits as raw bytes and decode each element with these functions on
+// host and device alike. float16 and bfloat16 values are exactly representable in float32, so
+// comparing the decoded floats orders elements exactly as comparing the originals would, and the
+// host library can check fp16/bf16 behaviour against torch on a CPU.
+#pragma once
+
+#include "host_device.h"
+
+namespace redrafter
+{
+
+// Values match the `dtype` argument of the C launchers (and plugins/build_libs.py, tests).
+enum class LogitsDtype : int32_t
+{
+    kFloat32 = 0,
+    kFloat16 = 1,
+    kBFloat16 = 2,
+};
+
+RD_HD bool isKnownDtype(int32_t dtype)
+{
+    return dtype >= 0 && dtype <= 2;
+}
+
+// IEEE binary16 bits -> float, exact for every input (subnormals, infinities, NaN payloads).
+RD_HD float halfBitsToFloat(uint16_t h)
+{
+    uint32_t const sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+    uint32_t const exponent = (h >> 10) & 0x1Fu;
+    uint32_t const mantissa = h & 0x3FFu;
+    if (exponent == 0)
+    {
+        // zero or subnormal: mantissa * 2^-24, exact in float (2^-24 is a power of two)
+        float const magnitude = static_cast<float>(mantissa) * 5.9604644775390625e-8f;
+        return sign ? -magnitude : magnitude;
+    }
+    if (exponent == 0x1F)
+    {
+        return bitsToFloat(sign | 0x7F800000u | (mantissa << 13)); // inf or NaN
+    }
+    return bitsToFloat(sign | ((exponent + 112u) << 23) | (mantissa << 13)); // rebias 15 -> 127
+}
+
+// bfloat16 bits are the upper half of a float32.
+RD_HD float bfloat16BitsToFloat(uint16_t b)
+{
+    return bitsToFloat(static_cast<uint32_t>(b) << 16);
+}
+
+// Element traits: size in bytes and decoding from a (possibly unaligned) byte pointer.
+template <LogitsDtype D>
+struct LogitsTraits;
+
+template <>
+struct LogitsTraits<LogitsDtype::kFloat32>
+{
+    static constexpr int32_t kBytes = 4;
+
+    RD_HD static float decode(uint32_t raw)
+    {
+        return bitsToFloat(raw);
+    }
+};
+
+template <>
+struct LogitsTraits<LogitsDtype::kFloat16>
+{
+    static constexpr int32_t kBytes = 2;
+
+    RD_HD static float decode(uint32_t raw)
+    {
+        return halfBitsToFloat(static_cast<uint16_t>(raw));
+    }
+};
+
+template <>
+struct LogitsTraits<LogitsDtype::kBFloat16>
+{
+    static constexpr int32_t kBytes = 2;
+
+    RD_HD static float decode(uint32_t raw)
+    {
+        return bfloat16BitsToFloat(static_cast<uint16_t>(raw));
+    }
+};
+
+} // namespace redrafter

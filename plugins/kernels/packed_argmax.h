@@ -1,0 +1,162 @@
+// Packed argmax: the target's greedy choice after every real packed token.
+//
+// Oracle: `logits.argmax(-1)` of torch on CPU, restricted to real slots (trtllm_redrafter/accept.py
+// takes it as `packed_argmax`).
+//
+// Inputs:
+//   logits       [bs, num_slots, V]  float32, float16 or bfloat16 (LogitsDtype), contiguous; row
+//                                    (b, p) holds the target's logits after packed token p.
+//                                    num_slots is the packed capacity n_cap, or any width >= the
+//                                    row's gen length.
+//   gen_lengths  int32 [bs]          real packed tokens per row; clamped to [0, num_slots]
+// Output:
+//   packed_argmax int32 [bs, num_slots]  argmax over V of logits[b, p] for p < gen_lengths[b];
+//                                        -1 for padding slots (never read as a token)
+//
+// Argmax semantics (those of torch.argmax on CPU): the largest value; among equal values the
+// lowest vocabulary index (-0.0 == +0.0); NaN counts as larger than every number, so the first NaN
+// wins. V >= 1.
+//
+// Launch: one block of kArgmaxBlock threads per (slot, row); padding slots exit at once. Each thread
+// folds a strided part of the row (argmaxThreadPartial: 16-byte vector loads once the row pointer is
+// aligned, scalar head and tail), then the block reduces the partials with argmaxCombine. Because
+// argmaxCombine picks the maximum of a total order on (value, index), the result does not depend on
+// the number of threads or the reduction order; the host launcher checks that with any count.
+#pragma once
+
+#include "../common/logits_dtype.h"
+
+namespace redrafter
+{
+
+constexpr int32_t kArgmaxBlock = 256;
+
+struct ArgmaxPartial
+{
+    float value;
+    int32_t index;
+};
+
+RD_HD bool isNan(float x)
+{
+    return x != x;
+}
+
+// Worse than every element: any real (value, index) with index < INT32_MAX beats it, -inf included.
+RD_HD ArgmaxPartial argmaxIdentity()
+{
+    return ArgmaxPartial{bitsToFloat(0xFF800000u), 0x7FFFFFFF};
+}
+
+// True when a is the better argmax candidate: NaN first, then the larger value, then the lower index.
+RD_HD bool argmaxPrecedes(ArgmaxPartial a, ArgmaxPartial b)
+{
+    bool const aNan = isNan(a.value);
+    bool const bNan = isNan(b.value);
+    if (aNan != bNan)
+    {
+        return aNan;
+    }
+    if (!aNan && a.value != b.value)
+    {
+        return a.value > b.value;
+    }
+    return a.index < b.index;
+}
+
+RD_HD ArgmaxPartial argmaxCombine(ArgmaxPartial a, ArgmaxPartial b)
+{
+    return argmaxPrecedes(b, a) ? b : a;
+}
+
+RD_HD int32_t clampGenLength(int32_t genLength, int32_t numSlots)
+{
+    return genLength < 0 ? 0 : (genLength > numSlots ? numSlots : genLength);
+}
+
+// Raw bits of element v of a row (2 or 4 bytes, naturally aligned).
+template <int32_t Bytes>
+RD_HD uint32_t loadElementBits(unsigned char const* row, int32_t v)
+{
+    if (Bytes == 4)
+    {
+        uint32_t raw;
+        std::memcpy(&raw, row + static_cast<size_t>(v) * 4, 4);
+        return raw;
+    }
+    uint16_t raw;
+    std::memcpy(&raw, row + static_cast<size_t>(v) * 2, 2);
+    return raw;
+}
+
+// 16 aligned bytes as four little-endian 32-bit words.
+RD_HD void load16Bytes(unsigned char const* p, uint32_t words[4])
+{
+#if defined(__CUDA_ARCH__)
+    uint4 const q = __ldg(reinterpret_cast<uint4 const*>(p));
+    words[0] = q.x;
+    words[1] = q.y;
+    words[2] = q.z;
+    words[3] = q.w;
+#else
+    std::memcpy(words, p, 16);
+#endif
+}
+
+// Fold of thread `tid` (of `threads`) over one row of V elements: elements before the first
+// 16-byte boundary (head) and after the last full vector (tail) one by one, the vectors between
+// them 16 bytes at a time. Vectors and scalars are dealt to threads round-robin.
+template <LogitsDtype D>
+RD_HD ArgmaxPartial argmaxThreadPartial(unsigned char const* row, int32_t V, int32_t tid, int32_t threads)
+{
+    using Traits = LogitsTraits<D>;
+    constexpr int32_t kBytes = Traits::kBytes;
+    constexpr int32_t kPerVector = 16 / kBytes;
+    int32_t const misalignment = static_cast<int32_t>(reinterpret_cast<uintptr_t>(row) % 16);
+    int32_t head = ((16 - misalignment) % 16) / kBytes;
+    head = head < V ? head : V;
+    int32_t const vectors = (V - head) / kPerVector;
+    int32_t const tailStart = head + vectors * kPerVector;
+
+    ArgmaxPartial best = argmaxIdentity();
+    for (int32_t v = tid; v < head; v += threads)
+    {
+        best = argmaxCombine(best, ArgmaxPartial{Traits::decode(loadElementBits<kBytes>(row, v)), v});
+    }
+    for (int32_t c = tid; c < vectors; c += threads)
+    {
+        int32_t const first = head + c * kPerVector;
+        uint32_t words[4];
+        load16Bytes(row + static_cast<size_t>(first) * kBytes, words);
+        for (int32_t e = 0; e < kPerVector; ++e)
+        {
+            uint32_t const raw
+                = kBytes == 4 ? words[e] : (words[e / 2] >> (16 * (e % 2))) & 0xFFFFu; // little endian
+            best = argmaxCombine(best, ArgmaxPartial{Traits::decode(raw), first + e});
+        }
+    }
+    for (int32_t v = tailStart + tid; v < V; v += threads)
+    {
+        best = argmaxCombine(best, ArgmaxPartial{Traits::decode(loadElementBits<kBytes>(row, v)), v});
+    }
+    return best;
+}
+
+// Bytes per logits element of a (known) dtype.
+RD_HD int32_t logitsElementBytes(int32_t dtype)
+{
+    return dtype == static_cast<int32_t>(LogitsDtype::kFloat32) ? 4 : 2;
+}
+
+} // namespace redrafter
+
+#if defined(__CUDACC__) || defined(REDRAFTER_DECLARE_CUDA_LAUNCHERS)
+#include <cuda_runtime_api.h>
+
+extern "C"
+{
+    // Device launcher: grid (num_slots, bs) of kArgmaxBlock threads on `stream`; device pointers.
+    int32_t redrafterPackedArgmax(void const* logits, int32_t dtype, int32_t const* genLengths, int32_t bs,
+        int32_t numSlots, int32_t V, int32_t* packedArgmax, cudaStream_t stream);
+}
+#endif

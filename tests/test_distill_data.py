@@ -1,0 +1,175 @@
+"""distill-data: determinism, exact resume, eval-set exclusion, and refusal of bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import save_tiny_with_tokenizer
+from safetensors.torch import load_file
+
+from trtllm_redrafter.cli import main
+from trtllm_redrafter.distill_data import DistillSettings, build_corpus, eval_prompts, load_training_prompts
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="shared/data is not beside the repo")
+
+
+def fake_data(root: Path) -> Path:
+    """A small data dir in the shared/data layout, with one prompt that is also an eval prompt."""
+    (root / "alpaca").mkdir(parents=True)
+    (root / "mt_bench").mkdir()
+    (root / "gsm8k").mkdir()
+    (root / "sharegpt").mkdir()
+    (root / "code_alpaca").mkdir()
+    alpaca = [{"instruction": f"Write {i} words about apples.", "input": "", "output": "x"} for i in range(10)]
+    alpaca.append({"instruction": "What is  the capital of FRANCE?", "input": "", "output": "Paris"})
+    (root / "alpaca" / "a.json").write_text(json.dumps(alpaca))
+    (root / "code_alpaca" / "c.json").write_text(json.dumps([{"instruction": "Sort a list.", "input": "[3,1]"}]))
+    conv = [
+        {"id": "1", "conversations": [{"from": "human", "value": "Tell me a joke."}, {"from": "gpt", "value": "."}]}
+    ]
+    (root / "sharegpt" / "s.json").write_text(json.dumps(conv))
+    (root / "gsm8k" / "train.jsonl").write_text(json.dumps({"question": "What is 2+3?", "answer": "5"}) + "\n")
+    (root / "gsm8k" / "test.jsonl").write_text(json.dumps({"question": "What is 7+8?", "answer": "15"}) + "\n")
+    q = {"question_id": 1, "turns": ["what is the capital of france?", "And Spain?"]}
+    (root / "mt_bench" / "question.jsonl").write_text(json.dumps(q) + "\n")
+    return root
+
+
+def settings(model: Path, **kw) -> DistillSettings:
+    base = dict(model=str(model), temperatures=(0.0, 1.0), max_new_tokens=6, batch_size=3, max_samples=10)
+    return DistillSettings(**{**base, **kw})
+
+
+def shard_tensors(out: Path) -> list[dict]:
+    manifest = json.loads((out / "manifest.json").read_text())
+    return [load_file(str(out / s["file"])) for s in manifest["shards"]]
+
+
+def test_eval_prompts_are_never_used(tmp_path):
+    data = fake_data(tmp_path / "data")
+    prompts = [p for _, p in load_training_prompts(data)]
+    assert "What is  the capital of FRANCE?" not in prompts  # it is an MT-Bench turn, case/space normalised
+    assert len(prompts) == 10 + 1 + 1 + 1
+    assert {s for s, _ in load_training_prompts(data)} == {"alpaca", "code_alpaca", "sharegpt", "gsm8k"}
+
+
+@needs_data
+def test_real_training_prompts_do_not_overlap_eval():
+    prompts = load_training_prompts(DATA)
+    assert len(prompts) > 10_000
+    banned = eval_prompts(DATA)
+    assert len(banned) > 1000
+    assert not any(" ".join(p.lower().split()) in banned for _, p in prompts)
+
+
+def test_deterministic_and_resume_gives_the_same_shards(tiny_smol, tmp_path):
+    data = fake_data(tmp_path / "data")
+    full = build_corpus(settings(tiny_smol), tmp_path / "full", data)
+    assert full["counts"]["samples"] == 10 and len(full["shards"]) == 4  # 5 per temperature, 3 per shard
+    # a job killed after 2 shards, with a half-written third shard left behind, then resumed
+    part = tmp_path / "part"
+    build_corpus(settings(tiny_smol), part, data, max_shards=2)
+    (part / "shards" / "shard-00002.safetensors.tmp").write_bytes(b"half written")
+    assert len(json.loads((part / "manifest.json").read_text())["shards"]) == 2
+    resumed = build_corpus(settings(tiny_smol), part, data)
+    assert resumed["counts"] == full["counts"]
+    a, b = shard_tensors(tmp_path / "full"), shard_tensors(part)
+    assert len(a) == len(b) == 4
+    for x, y in zip(a, b):
+        assert x.keys() == y.keys()
+        for k in x:
+            assert x[k].tolist() == y[k].tolist(), k
+    # every job appears exactly once: nothing duplicated or lost
+    ids = sorted(i for s in b for i in s["job_ids"].tolist())
+    assert ids == list(range(10))
+    # the stored sequences are prompt + response, and responses are non-empty
+    s0 = b[0]
+    lens = (s0["offsets"][1:] - s0["offsets"][:-1]).tolist()
+    assert all(n > p for n, p in zip(lens, s0["prompt_lens"].tolist()))
+
+
+def test_refuses_a_corpus_of_another_target(smol_dir, tiny_smol, tmp_path):
+    data = fake_data(tmp_path / "data")
+    build_corpus(settings(tiny_smol, max_samples=3), tmp_path / "c", data)
+    other = save_tiny_with_tokenizer(smol_dir, tmp_path / "other", seed=1)
+    code = main(
+        [
+            "distill-data",
+            "--out",
+            str(tmp_path / "c"),
+            "--model",
+            str(other),
+            "--data-dir",
+            str(data),
+            "--max-samples",
+            "3",
+            "--temperatures",
+            "0,1",
+            "--max-new-tokens",
+            "6",
+            "--batch-size",
+            "3",
+        ]
+    )
+    assert code == 2
+
+
+def test_refuses_changed_settings(tiny_smol, tmp_path, capsys):
+    data = fake_data(tmp_path / "data")
+    build_corpus(settings(tiny_smol, max_samples=3), tmp_path / "c", data)
+    code = main(
+        [
+            "distill-data",
+            "--out",
+            str(tmp_path / "c"),
+            "--model",
+            str(tiny_smol),
+            "--data-dir",
+            str(data),
+            "--max-samples",
+            "4",
+            "--temperatures",
+            "0,1",
+            "--max-new-tokens",
+            "6",
+            "--batch-size",
+            "3",
+        ]
+    )
+    assert code == 2 and "other settings" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--data-dir", "/no/such/data"], "data directory /no/such/data not found"),
+        (["--temperatures", "hot"], "comma-separated numbers"),
+        (["--batch-size", "0"], "batch_size must be >= 1"),
+        (["--sources", "alpaca,mt_bench"], "unknown prompt sources"),
+    ],
+)
+def test_bad_input(tiny_smol, tmp_path, capsys, extra, message):
+    data = fake_data(tmp_path / "data")
+    argv = ["distill-data", "--out", str(tmp_path / "o"), "--model", str(tiny_smol), "--data-dir", str(data)]
+    code = main(argv + extra)
+    assert code == 2 and message in capsys.readouterr().err
+
+
+def test_unwritable_output(tiny_smol, tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    code = main(
+        [
+            "distill-data",
+            "--out",
+            str(blocker / "sub"),
+            "--model",
+            str(tiny_smol),
+            "--data-dir",
+            str(fake_data(tmp_path / "data")),
+        ]
+    )
+    assert code == 2 and "cannot write to output directory" in capsys.readouterr().err

@@ -1,0 +1,309 @@
+"""Self-distillation corpus: the frozen target answers training prompts; we store its tokens.
+
+    trtllm-redrafter distill-data --out data/distill/smollm2 --temperatures 0,0.7 --max-samples 8000
+
+Prompts come only from the training sets in ``shared/data`` (ShareGPT human turns, Alpaca,
+Code-Alpaca, GSM8K train). Any prompt that also appears in an evaluation set (MT-Bench,
+Spec-Bench, GSM8K test) is dropped, whitespace and case normalised.
+
+Jobs are (prompt, temperature, sample) triples in a fixed order given the seed. They are cut
+into shards of ``batch_size`` jobs of one temperature; shard ``i`` is generated in one batched
+``generate`` call after ``torch.manual_seed(seed * 1_000_003 + i)``, so a shard's content depends
+only on (seed, settings, i). That makes the job deterministic and resumable: a restarted job
+checks the manifest, skips finished shards and regenerates from the first missing one. Shards
+and the manifest are written to a temporary name and renamed, so a kill never leaves a
+half-written file that counts.
+
+Layout:
+    out/manifest.json                     target, hash, settings, seed, counts, shard list
+    out/shards/shard-00000.safetensors    tokens int32 [N], offsets int64 [S+1],
+                                          prompt_lens int32 [S], job_ids int64 [S]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from trtllm_redrafter.errors import RedrafterError
+
+SOURCES = ("sharegpt", "alpaca", "code_alpaca", "gsm8k")
+MANIFEST = "manifest.json"
+
+
+# ---- prompts -------------------------------------------------------------------------------
+def _norm(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def _conversations(path: Path) -> Iterator[list[dict]]:
+    for conv in json.loads(path.read_text()):
+        turns = conv.get("conversations")
+        if isinstance(turns, str):  # some subsets store the list as its Python repr
+            import ast
+
+            turns = ast.literal_eval(turns)
+        yield turns or []
+
+
+def load_training_prompts(data_dir: Path, sources: tuple[str, ...] = SOURCES) -> list[tuple[str, str]]:
+    """(source, prompt) pairs from the training-side files only, eval overlaps removed."""
+    if not data_dir.is_dir():
+        raise RedrafterError(f"data directory {data_dir} not found (expected shared/data with {', '.join(SOURCES)})")
+    unknown = set(sources) - set(SOURCES)
+    if unknown:
+        raise RedrafterError(f"unknown prompt sources {sorted(unknown)}; choose from {', '.join(SOURCES)}")
+    out: list[tuple[str, str]] = []
+    try:
+        if "sharegpt" in sources:
+            for f in sorted((data_dir / "sharegpt").glob("*.json")):
+                for turns in _conversations(f):
+                    out += [("sharegpt", t["value"]) for t in turns if t.get("from") == "human"]
+        for name, file in (("alpaca", "alpaca/*.json"), ("code_alpaca", "code_alpaca/*.json")):
+            if name in sources:
+                for f in sorted(data_dir.glob(file)):
+                    for ex in json.loads(f.read_text()):
+                        text = ex["instruction"] + (("\n\n" + ex["input"]) if ex.get("input") else "")
+                        out.append((name, text))
+        if "gsm8k" in sources:
+            for line in (data_dir / "gsm8k" / "train.jsonl").read_text().splitlines():
+                out.append(("gsm8k", json.loads(line)["question"]))
+    except (OSError, KeyError, json.JSONDecodeError, ValueError, SyntaxError) as exc:
+        raise RedrafterError(f"could not read training prompts under {data_dir}: {exc}") from exc
+    banned = eval_prompts(data_dir)
+    seen: set[str] = set()
+    kept = []
+    for source, text in out:
+        key = _norm(text)
+        if key and key not in banned and key not in seen:
+            seen.add(key)
+            kept.append((source, text))
+    return kept
+
+
+def eval_prompts(data_dir: Path) -> set[str]:
+    """Normalised texts of every evaluation prompt (never trained on)."""
+    banned: set[str] = set()
+    for rel in ("mt_bench/question.jsonl", "spec_bench/question.jsonl"):
+        path = data_dir / rel
+        if path.is_file():
+            for line in path.read_text().splitlines():
+                banned.update(_norm(t) for t in json.loads(line).get("turns", []))
+    test = data_dir / "gsm8k" / "test.jsonl"
+    if test.is_file():
+        banned.update(_norm(json.loads(line)["question"]) for line in test.read_text().splitlines())
+    return banned
+
+
+# ---- settings and manifest -------------------------------------------------------------------
+@dataclass
+class DistillSettings:
+    model: str
+    temperatures: tuple[float, ...] = (0.0, 0.7)
+    samples_per_prompt: int = 1
+    max_new_tokens: int = 256
+    max_prompt_tokens: int = 512
+    batch_size: int = 16
+    max_samples: int | None = None
+    sources: tuple[str, ...] = SOURCES
+    dtype: str = "bfloat16"
+    seed: int = 0
+
+    def validate(self) -> None:
+        if not self.temperatures or any(t < 0 for t in self.temperatures):
+            raise RedrafterError("temperatures must be a non-empty list of values >= 0")
+        for name in ("samples_per_prompt", "max_new_tokens", "max_prompt_tokens", "batch_size"):
+            if getattr(self, name) <= 0:
+                raise RedrafterError(f"{name} must be >= 1")
+        if self.max_samples is not None and self.max_samples <= 0:
+            raise RedrafterError("max_samples must be >= 1")
+
+
+def model_fingerprint(model_dir: Path) -> str:
+    """sha256 over the model's config and weight files: a corpus belongs to exactly one target."""
+    h = hashlib.sha256()
+    files = sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("config.json"))
+    for f in files:
+        h.update(f.name.encode())
+        with f.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 24), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def read_manifest(out_dir: Path) -> dict:
+    path = Path(out_dir) / MANIFEST
+    if not path.is_file():
+        raise RedrafterError(f"{out_dir} is not a distillation corpus (no {MANIFEST})")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise RedrafterError(f"{path} is corrupt: {exc}") from exc
+
+
+# ---- jobs ----------------------------------------------------------------------------------------
+@dataclass
+class Job:
+    job_id: int
+    source: str
+    prompt_ids: list[int]
+    temperature: float
+
+
+def plan_jobs(settings: DistillSettings, prompts: list[tuple[str, str]], encode) -> list[list[Job]]:
+    """Deterministic shards: a seeded shuffle of prompts, then per temperature and sample."""
+    order = list(range(len(prompts)))
+    random.Random(settings.seed).shuffle(order)
+    encoded = []
+    for i in order:
+        ids = encode(prompts[i][1])
+        if len(ids) <= settings.max_prompt_tokens:
+            encoded.append((prompts[i][0], ids))
+    jobs: list[Job] = []
+    per_temp = []
+    for temp in settings.temperatures:
+        group = [(src, ids, temp) for _ in range(settings.samples_per_prompt) for src, ids in encoded]
+        per_temp.append(group)
+    # interleave temperatures so that a --max-samples prefix keeps their mix
+    limit = settings.max_samples or sum(len(g) for g in per_temp)
+    k = 0
+    while len(jobs) < limit and any(k < len(g) for g in per_temp):
+        for g in per_temp:
+            if k < len(g) and len(jobs) < limit:
+                src, ids, temp = g[k]
+                jobs.append(Job(len(jobs), src, ids, temp))
+        k += 1
+    shards: list[list[Job]] = []
+    for temp in settings.temperatures:
+        same = [j for j in jobs if j.temperature == temp]
+        shards += [same[i : i + settings.batch_size] for i in range(0, len(same), settings.batch_size)]
+    shards.sort(key=lambda s: s[0].job_id)
+    return shards
+
+
+# ---- generation ----------------------------------------------------------------------------------
+@torch.no_grad()
+def generate_shard(model, jobs: list[Job], settings: DistillSettings, shard_index: int, eos: list[int]) -> dict:
+    from trtllm_redrafter.decode import left_pad
+
+    torch.manual_seed(settings.seed * 1_000_003 + shard_index)
+    ids, valid = left_pad([j.prompt_ids for j in jobs], pad_id=eos[0])
+    temp = jobs[0].temperature
+    sampling = {"do_sample": True, "temperature": temp, "top_k": 0, "top_p": 1.0} if temp > 0 else {"do_sample": False}
+    out = model.generate(
+        input_ids=ids,
+        attention_mask=valid.long(),
+        max_new_tokens=settings.max_new_tokens,
+        eos_token_id=eos,
+        pad_token_id=eos[0],
+        **sampling,
+    )
+    tokens, offsets, prompt_lens = [], [0], []
+    for row, job in zip(out[:, ids.shape[1] :].tolist(), jobs):
+        for i, t in enumerate(row):
+            if t in eos:
+                row = row[: i + 1]
+                break
+        seq = job.prompt_ids + row
+        tokens += seq
+        offsets.append(offsets[-1] + len(seq))
+        prompt_lens.append(len(job.prompt_ids))
+    return {
+        "tokens": torch.tensor(tokens, dtype=torch.int32),
+        "offsets": torch.tensor(offsets, dtype=torch.int64),
+        "prompt_lens": torch.tensor(prompt_lens, dtype=torch.int32),
+        "job_ids": torch.tensor([j.job_id for j in jobs], dtype=torch.int64),
+    }
+
+
+def build_corpus(settings: DistillSettings, out_dir: Path, data_dir: Path, max_shards: int | None = None) -> dict:
+    """Generate (or resume) the corpus; ``max_shards`` stops early (used to test resuming)."""
+    from safetensors.torch import save_file
+
+    from trtllm_redrafter.api import encode_prompt, eos_ids
+    from trtllm_redrafter.models import load_target_model, parse_dtype, resolve_model
+
+    settings.validate()
+    out_dir = Path(out_dir)
+    try:
+        (out_dir / "shards").mkdir(parents=True, exist_ok=True)
+        probe = out_dir / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise RedrafterError(f"cannot write to output directory {out_dir}: {exc}") from exc
+
+    model_dir = resolve_model(settings.model)
+    fingerprint = model_fingerprint(model_dir)
+    manifest = {
+        "format": 1,
+        "target": {"model": settings.model, "sha256": fingerprint},
+        "settings": asdict(settings),
+        "shards": [],
+    }
+    manifest["settings"]["temperatures"] = list(settings.temperatures)
+    manifest["settings"]["sources"] = list(settings.sources)
+    if (out_dir / MANIFEST).is_file():
+        old = read_manifest(out_dir)
+        if old.get("target", {}).get("sha256") != fingerprint:
+            raise RedrafterError(f"{out_dir} was built for another target ({old.get('target')}); use a new --out")
+        if old.get("settings") != manifest["settings"]:
+            raise RedrafterError(f"{out_dir} was built with other settings ({old.get('settings')}); use a new --out")
+        manifest = old
+
+    model, tokenizer = load_target_model(model_dir, parse_dtype(settings.dtype))
+    eos = list(eos_ids(model, tokenizer))
+    prompts = load_training_prompts(Path(data_dir), tuple(settings.sources))
+    shards = plan_jobs(settings, prompts, lambda text: encode_prompt(tokenizer, text))
+    manifest["planned"] = {"prompts": len(prompts), "samples": sum(len(s) for s in shards), "shards": len(shards)}
+    done = len(manifest["shards"])
+    todo = shards[done:] if max_shards is None else shards[done:max_shards]
+    bar = tqdm(
+        total=sum(len(s) for s in shards),
+        initial=sum(len(s) for s in shards[:done]),
+        unit="sample",
+        desc="distill-data",
+        dynamic_ncols=True,
+    )
+    for offset, jobs in enumerate(todo):
+        index = done + offset
+        shard = generate_shard(model, jobs, settings, index, eos)
+        name = f"shard-{index:05d}.safetensors"
+        tmp = out_dir / "shards" / (name + ".tmp")
+        save_file(shard, str(tmp))
+        os.replace(tmp, out_dir / "shards" / name)
+        response = int(shard["offsets"][-1]) - int(shard["prompt_lens"].sum())
+        manifest["shards"].append(
+            {
+                "file": f"shards/{name}",
+                "samples": len(jobs),
+                "tokens": int(shard["offsets"][-1]),
+                "response_tokens": response,
+                "sha256": hashlib.sha256((out_dir / "shards" / name).read_bytes()).hexdigest(),
+            }
+        )
+        manifest["counts"] = {
+            "samples": sum(s["samples"] for s in manifest["shards"]),
+            "response_tokens": sum(s["response_tokens"] for s in manifest["shards"]),
+            "tokens": sum(s["tokens"] for s in manifest["shards"]),
+        }
+        _write_json_atomic(out_dir / MANIFEST, manifest)
+        bar.update(len(jobs))
+        bar.set_postfix(resp_tokens=manifest["counts"]["response_tokens"])
+    bar.close()
+    _write_json_atomic(out_dir / MANIFEST, manifest)
+    return manifest
