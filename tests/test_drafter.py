@@ -115,3 +115,21 @@ def test_refuses_other_target():
         check_compatible(DrafterConfig(40, 8, 10), vocab_size=41, hidden_size=8)
     with pytest.raises(RedrafterError, match="does not fit this target"):
         check_compatible(DrafterConfig(40, 8, 10), vocab_size=40, hidden_size=16)
+
+
+def test_lm_head_from_target_is_borrowed_not_saved(tmp_path):
+    cfg = DrafterConfig(vocab_size=40, hidden_size=8, exit_dim=8, lm_head_from_target=True)
+    drafter = init_drafter(cfg, seed=0)
+    assert "lm_head.1.weight" not in dict(drafter.named_parameters())
+    head = torch.randn(40, 8)
+    drafter.attach_target_head(head)
+    drafter.save(tmp_path)
+    assert "lm_head.1.weight" not in load_file(str(tmp_path / "model.safetensors"))
+    with pytest.raises(RedrafterError, match="borrows the target's LM head"):
+        Drafter.load(tmp_path)
+    loaded = Drafter.load(tmp_path, target_head=head)
+    h, s = torch.randn(3, 8), torch.randn(3, 8)
+    torch.testing.assert_close(loaded(h, s), drafter(h, s))
+    torch.testing.assert_close(loaded(h, s), loaded.lm_head[:-1](loaded.input_proj(torch.cat([h, s], -1))) @ head.T)
+    with pytest.raises(RedrafterError, match="needs exit_dim == hidden_size"):
+        DrafterConfig(vocab_size=40, hidden_size=8, exit_dim=12, lm_head_from_target=True)

@@ -73,10 +73,10 @@ class ReDrafter:
         target = HFTarget(hf_model)
         if drafter is not None:
             source = drafter
-            head = Drafter.load(drafter, torch_dtype)
+            head = Drafter.load(drafter, torch_dtype, target.lm_head.weight)
         elif (path := shipped_drafter(model)) is not None:
             source = f"shipped:{path.name}"
-            head = Drafter.load(path, torch_dtype)
+            head = Drafter.load(path, torch_dtype, target.lm_head.weight)
         else:
             source = f"fresh-init(seed={seed})"
             print(
@@ -84,8 +84,10 @@ class ReDrafter:
                 f"(seed {seed}); output stays exact, acceptance will be low",
                 file=sys.stderr,
             )
-            cfg = DrafterConfig(target.vocab_size, target.hidden_size, exit_dim=target.hidden_size, num_draft_layers=1)
-            head = init_drafter(cfg, seed=seed).to(torch_dtype)
+            cfg = DrafterConfig(
+                target.vocab_size, target.hidden_size, exit_dim=target.hidden_size, lm_head_from_target=True
+            )
+            head = init_drafter(cfg, seed=seed).to(torch_dtype).attach_target_head(target.lm_head.weight)
         check_compatible(head.config, target.vocab_size, target.hidden_size, where=f"drafter {source}")
         return cls(hf_model, tokenizer, head, source)
 

@@ -182,6 +182,18 @@ def cmd_distill_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from dataclasses import fields
+
+    from trtllm_redrafter.distill import TrainSettings, train
+
+    values = {f.name: getattr(args, f.name) for f in fields(TrainSettings) if hasattr(args, f.name)}
+    result = train(TrainSettings(**values), resume=args.resume)
+    last = result["history"][-1] if result["history"] else {}
+    print(json.dumps({"step": result["step"], **{k: v for k, v in last.items() if k != "step"}}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trtllm-redrafter", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -224,6 +236,43 @@ def build_parser() -> argparse.ArgumentParser:
     dd.add_argument("--max-shards", type=int, default=None, help=argparse.SUPPRESS)
     add_model_args(dd)
     dd.set_defaults(func=cmd_distill_data)
+
+    tr = sub.add_parser("train", help="distil a drafter from the frozen target (runs under torchrun too)")
+    tr.add_argument("--data", required=True, help="corpus directory written by distill-data")
+    tr.add_argument("--out", required=True, help="run directory: checkpoint/, log.csv, loss.png")
+    tr.add_argument("--resume", action="store_true", help="continue exactly from out/checkpoint")
+    for name, typ, default, hlp in [
+        ("steps", int, 1000, "optimizer steps"),
+        ("lr", float, 1e-3, "peak learning rate (AdamW)"),
+        ("min_lr_ratio", float, 0.1, "final lr / peak lr (cosine)"),
+        ("warmup", int, 50, "warm-up steps"),
+        ("weight_decay", float, 0.0, ""),
+        ("grad_accum", int, 1, "micro-batches per step"),
+        ("clip", float, 1.0, "gradient-norm clip"),
+        ("tokens_per_batch", int, 2048, "padded tokens per micro-batch"),
+        ("max_len", int, 512, "tokens per sample"),
+        ("num_steps", int, 4, "drafted positions trained (N)"),
+        ("ce_weight", float, 0.0, "weight of the CE term next to KL"),
+        ("exit_dim", int, None, "ResBlock width (default: the target's hidden size)"),
+        ("num_draft_layers", int, 1, "ResBlocks"),
+        ("rnn_formula", str, "apple", "apple | trtllm"),
+        ("hidden_scale", float, 1.0, "init scale of the hidden-state half of input_proj"),
+        ("eval_every", int, 100, ""),
+        ("eval_batches", int, 8, ""),
+        ("eval_every_nth_sample", int, 50, "held-out split"),
+        ("save_every", int, 100, ""),
+        ("seed", int, 0, ""),
+    ]:
+        tr.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=default, help=hlp or None)
+    tr.add_argument(
+        "--own-lm-head",
+        dest="lm_head_from_target",
+        action="store_false",
+        help="train a separate vocab projection instead of borrowing the target's LM head",
+    )
+    tr.add_argument("--no-autocast", dest="autocast", action="store_false", help="train in float32")
+    add_model_args(tr)
+    tr.set_defaults(func=cmd_train)
     return parser
 
 

@@ -27,6 +27,11 @@ ReDrafter converter also reads. Parameter names (see docs/explicit_draft_tokens_
     lm_head.{num_draft_layers}.weight [vocab, exit_dim]              (no bias)
     rnn_u.weight [H, H], rnn_u.bias [H]    U, applied to the state    (only when rnn)
     rnn_w.weight [H, H]                    W, applied to the embedding (only when rnn)
+
+Our extension ``lm_head_from_target``: the vocab projection is the target's own (frozen) LM
+head, so it is not stored (a drafter of a few MB instead of V·exit_dim parameters). It needs
+exit_dim == H. Exporting to Apple's or TensorRT-LLM's layout writes the target's head as
+``lm_head.{num_draft_layers}.weight``, so the stock formats stay complete.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ class DrafterConfig:
     num_draft_layers: int = 1
     rnn: bool = True
     rnn_formula: str = "apple"  # "apple": SiLU(W e + U s + b) | "trtllm": W e [+ U s + b], no SiLU
+    lm_head_from_target: bool = False  # ours: the vocab projection is the target's frozen LM head
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "hidden_size", "exit_dim"):
@@ -59,6 +65,8 @@ class DrafterConfig:
                 raise RedrafterError(f"drafter config: {name} must be > 0, got {getattr(self, name)}")
         if self.num_draft_layers < 0:
             raise RedrafterError("drafter config: num_draft_layers must be >= 0")
+        if self.lm_head_from_target and self.exit_dim != self.hidden_size:
+            raise RedrafterError("drafter config: lm_head_from_target needs exit_dim == hidden_size")
         if self.rnn_formula not in ("apple", "trtllm"):
             raise RedrafterError(f"drafter config: rnn_formula must be 'apple' or 'trtllm', got {self.rnn_formula!r}")
 
@@ -90,9 +98,26 @@ class Drafter(nn.Module):
             *[ResBlock(d) for _ in range(config.num_draft_layers)],
             nn.Linear(d, config.vocab_size, bias=False),
         )
+        if config.lm_head_from_target:
+            # borrowed, frozen and never saved: attach_target_head() points it at the target's weight
+            out = self.lm_head[-1]
+            del out.weight
+            out.register_buffer("weight", torch.empty(0), persistent=False)
         if config.rnn:
             self.rnn_u = nn.Linear(h, h, bias=True)  # U: state -> state, carries the bias b
             self.rnn_w = nn.Linear(h, h, bias=False)  # W: embedding -> state
+
+    def attach_target_head(self, weight: torch.Tensor) -> Drafter:
+        """Use the target's LM head [V, H] as the vocab projection (lm_head_from_target drafters)."""
+        v, d = self.config.vocab_size, self.config.exit_dim
+        if tuple(weight.shape) != (v, d):
+            raise RedrafterError(f"target LM head has shape {tuple(weight.shape)}, the drafter needs {(v, d)}")
+        self.lm_head[-1].weight = weight.detach()
+        return self
+
+    @property
+    def needs_target_head(self) -> bool:
+        return self.config.lm_head_from_target and self.lm_head[-1].weight.numel() == 0
 
     def next_state(self, state: torch.Tensor | None, token_emb: torch.Tensor) -> torch.Tensor:
         """s_t [..., H] from s_{t-1} (None for s_0 = 0) and e(g_{t-1}) [..., H]."""
@@ -120,7 +145,10 @@ class Drafter(nn.Module):
         save_file(state, str(out / WEIGHTS_FILE), metadata={"format": "pt"})
 
     @classmethod
-    def load(cls, path: str | Path, dtype: torch.dtype = torch.float32) -> Drafter:
+    def load(
+        cls, path: str | Path, dtype: torch.dtype = torch.float32, target_head: torch.Tensor | None = None
+    ) -> Drafter:
+        """Load a drafter directory; ``target_head`` is the target's LM head for lm_head_from_target drafters."""
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
@@ -146,7 +174,12 @@ class Drafter(nn.Module):
             diff = sorted(set(expected.items()) ^ set(got.items()))[:6]
             raise RedrafterError(f"drafter weights in {path} do not match its config.json; first differences: {diff}")
         drafter.load_state_dict(state)
-        return drafter.to(dtype).eval()
+        drafter = drafter.to(dtype).eval()
+        if config.lm_head_from_target:
+            if target_head is None:
+                raise RedrafterError(f"drafter {path} borrows the target's LM head; load it with its target")
+            drafter.attach_target_head(target_head.to(dtype))
+        return drafter
 
 
 def init_drafter(config: DrafterConfig, seed: int = 0, hidden_scale: float = 1.0) -> Drafter:

@@ -1,0 +1,247 @@
+"""train: golden loss, prompt masking, exact resume, torchrun DDP, and bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import save_tiny_with_tokenizer
+from test_distill_data import fake_data
+
+from trtllm_redrafter.cli import main
+from trtllm_redrafter.distill import TrainSettings, Unroll, drafter_loss, train
+from trtllm_redrafter.distill_data import DistillSettings, build_corpus
+from trtllm_redrafter.drafter import Drafter, DrafterConfig, init_drafter
+
+
+def uniform_drafter(vocab: int, hidden: int) -> Drafter:
+    d = init_drafter(DrafterConfig(vocab, hidden, exit_dim=hidden * 2), seed=0)
+    with torch.no_grad():
+        d.lm_head[-1].weight.zero_()  # logits all 0: q is uniform
+    return d
+
+
+def test_golden_loss_value():
+    """q uniform over V=4, p = [1/2, 1/4, 1/8, 1/8] everywhere: KL = log 4 - H(p) = ln(2)/4."""
+    b, t, h, v = 2, 7, 3, 4
+    p = torch.tensor([0.5, 0.25, 0.125, 0.125]).log().expand(b, t, v).clone()
+    ids = torch.randint(0, v, (b, t))
+    unroll = Unroll(uniform_drafter(v, h), 3)
+    res = drafter_loss(
+        unroll,
+        torch.nn.Embedding(v, h),
+        torch.randn(b, t, h),
+        p,
+        ids,
+        torch.tensor([7, 6]),
+        torch.tensor([2, 3]),
+        num_steps=3,
+    )
+    assert res.loss.item() == pytest.approx(math.log(2) / 4, abs=1e-6)
+    res = drafter_loss(
+        unroll,
+        torch.nn.Embedding(v, h),
+        torch.randn(b, t, h),
+        p,
+        ids,
+        torch.tensor([7, 6]),
+        torch.tensor([2, 3]),
+        num_steps=3,
+        ce_weight=1.0,
+    )
+    assert res.loss.item() == pytest.approx(math.log(2) / 4 + math.log(4), abs=1e-6)
+
+
+def naive_loss(drafter, embed, hidden, logp, ids, lengths, plens, n):
+    """Per-position loop: the formula of the module docstring, written out."""
+    total, count = 0.0, 0
+    for b in range(ids.shape[0]):
+        for i in range(int(plens[b]) - 1, int(lengths[b])):
+            state = None
+            for k in range(1, n + 1):
+                if i + k + 1 >= int(lengths[b]):
+                    break
+                state = drafter.next_state(state, embed(ids[b, i + k]))
+                q = torch.log_softmax(drafter(hidden[b, i], state).float(), -1)
+                p = logp[b, i + k]
+                total += float((p.exp() * (p - q)).sum().detach())
+                count += 1
+    return total / count
+
+
+def test_vectorised_loss_equals_the_naive_loop():
+    torch.manual_seed(0)
+    b, t, h, v, n = 2, 9, 4, 11, 3
+    drafter = init_drafter(DrafterConfig(v, h, exit_dim=6, num_draft_layers=2), seed=1)
+    embed = torch.nn.Embedding(v, h)
+    hidden = torch.randn(b, t, h)
+    logp = torch.log_softmax(torch.randn(b, t, v), -1)
+    ids = torch.randint(0, v, (b, t))
+    lengths, plens = torch.tensor([9, 6]), torch.tensor([3, 1])
+    res = drafter_loss(Unroll(drafter, n), embed, hidden, logp, ids, lengths, plens, n)
+    assert res.loss.item() == pytest.approx(naive_loss(drafter, embed, hidden, logp, ids, lengths, plens, n), rel=1e-5)
+
+
+def test_prompt_tokens_are_not_trained_on():
+    torch.manual_seed(0)
+    b, t, h, v, n = 1, 10, 4, 7, 2
+    drafter = init_drafter(DrafterConfig(v, h, exit_dim=8), seed=2)
+    embed = torch.nn.Embedding(v, h)
+    hidden = torch.randn(b, t, h)
+    logp = torch.log_softmax(torch.randn(b, t, v), -1)
+    ids = torch.randint(0, v, (b, t))
+    lengths, plens = torch.tensor([10]), torch.tensor([4])
+    res = drafter_loss(Unroll(drafter, n), embed, hidden, logp, ids, lengths, plens, n)
+    # positions i >= P-1 = 3 with i + k + 1 < 10: k=1 -> i in 3..7 (5), k=2 -> i in 3..6 (4)
+    assert res.count.tolist() == [5, 4]
+    # the target's distributions over prompt tokens (predicting positions < P) do not matter
+    changed = logp.clone()
+    changed[:, :4] = torch.log_softmax(torch.randn(b, 4, v), -1)
+    res2 = drafter_loss(Unroll(drafter, n), embed, hidden, changed, ids, lengths, plens, n)
+    assert res2.loss.item() == pytest.approx(res.loss.item(), abs=1e-7)
+    changed[:, 6] = torch.log_softmax(torch.randn(b, v), -1)  # a response position does
+    res3 = drafter_loss(Unroll(drafter, n), embed, hidden, changed, ids, lengths, plens, n)
+    assert res3.loss.item() != pytest.approx(res.loss.item(), abs=1e-4)
+
+
+@pytest.fixture(scope="module")
+def corpus(tiny_smol, tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus")
+    data = fake_data(root / "data")
+    settings = DistillSettings(
+        model=str(tiny_smol), temperatures=(1.0,), max_new_tokens=12, batch_size=4, samples_per_prompt=3
+    )
+    build_corpus(settings, root / "c", data)
+    return root / "c"
+
+
+def settings_for(tiny_smol, corpus, out, **kw) -> TrainSettings:
+    base = dict(
+        model=str(tiny_smol),
+        data=str(corpus),
+        out=str(out),
+        steps=4,
+        warmup=1,
+        tokens_per_batch=64,
+        max_len=64,
+        num_steps=2,
+        eval_every=2,
+        eval_batches=1,
+        eval_every_nth_sample=5,
+        save_every=2,
+        lr=3e-3,
+    )
+    return TrainSettings(**{**base, **kw})
+
+
+def test_training_reduces_loss_and_logs(tiny_smol, corpus, tmp_path):
+    out = tmp_path / "run"
+    result = train(settings_for(tiny_smol, corpus, out, steps=12, eval_every=12, save_every=12))
+    losses = [r["loss"] for r in result["history"]]
+    assert losses[-1] < losses[0]
+    assert (out / "log.csv").is_file() and (out / "loss.png").is_file()
+    assert "eval_tokens_per_step_est" in result["history"][-1]
+    drafter_dir = out / "checkpoint" / "drafter"
+    assert json.loads((drafter_dir / "config.json").read_text())["lm_head_from_target"] is True
+
+
+def test_resume_is_exact(tiny_smol, corpus, tmp_path):
+    full = tmp_path / "full"
+    train(settings_for(tiny_smol, corpus, full))
+    part = tmp_path / "part"
+    train(settings_for(tiny_smol, corpus, part), stop_after=2)  # "killed" after the step-2 checkpoint
+    train(settings_for(tiny_smol, corpus, part), resume=True)
+    a = Drafter.load(full / "checkpoint" / "drafter", target_head=torch.zeros(49152, 32))
+    b = Drafter.load(part / "checkpoint" / "drafter", target_head=torch.zeros(49152, 32))
+    for (k, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(x, y), k
+    ha = json.loads((full / "history.json").read_text())
+    hb = json.loads((part / "history.json").read_text())
+    assert [r["loss"] for r in ha] == [r["loss"] for r in hb]
+
+
+def test_torchrun_two_processes_match_one_process_with_accumulation(tiny_smol, corpus, tmp_path):
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or shutil.which("torchrun")
+    assert torchrun, "torchrun comes with torch"
+    args = [
+        "train",
+        "--model",
+        str(tiny_smol),
+        "--data",
+        str(corpus),
+        "--steps",
+        "2",
+        "--warmup",
+        "1",
+        "--tokens-per-batch",
+        "64",
+        "--max-len",
+        "64",
+        "--num-steps",
+        "2",
+        "--eval-every",
+        "2",
+        "--eval-batches",
+        "1",
+        "--eval-every-nth-sample",
+        "5",
+        "--save-every",
+        "2",
+        "--lr",
+        "3e-3",
+    ]
+    ddp = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [torchrun, "--nproc_per_node=2", "--master_port=29533", "-m", "trtllm_redrafter.cli", *args, "--out", str(ddp)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    single = tmp_path / "single"
+    assert main([*args, "--out", str(single), "--grad-accum", "2"]) == 0
+    a = Drafter.load(ddp / "checkpoint" / "drafter", target_head=torch.zeros(49152, 32))
+    b = Drafter.load(single / "checkpoint" / "drafter", target_head=torch.zeros(49152, 32))
+    for (k, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-5, msg=k)
+
+
+def test_refuses_bad_input(smol_dir, tiny_smol, corpus, tmp_path, capsys):
+    def run(**kw):
+        argv = [
+            "train",
+            "--model",
+            str(kw.get("model", tiny_smol)),
+            "--data",
+            str(kw.get("data", corpus)),
+            "--out",
+            str(kw.get("out", tmp_path / "o")),
+            "--steps",
+            "1",
+        ]
+        code = main(argv)
+        return code, capsys.readouterr().err
+
+    code, err = run(data=tmp_path / "missing")
+    assert code == 2 and "not found" in err
+    other = save_tiny_with_tokenizer(smol_dir, tmp_path / "other", seed=5)
+    code, err = run(model=other)
+    assert code == 2 and "built for another target" in err
+    broken = tmp_path / "broken"
+    shutil.copytree(corpus, broken)
+    shard = broken / "shards" / "shard-00000.safetensors"
+    shard.write_bytes(shard.read_bytes()[:-10])
+    code, err = run(data=broken)
+    assert code == 2 and "corrupt" in err
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, err = run(out=blocker / "sub")
+    assert code == 2 and "cannot write to output directory" in err

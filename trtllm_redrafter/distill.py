@@ -1,0 +1,517 @@
+"""Knowledge-distillation training of the drafter against a frozen target.
+
+    trtllm-redrafter train --data data/distill/smollm2 --out runs/drafter --steps 2000
+    torchrun --nproc_per_node=2 -m trtllm_redrafter.cli train ...        (DDP: gloo on CPU, NCCL on GPU)
+
+One training step, for a batch of corpus sequences x [B, T] (prompt + target-written response):
+
+    target (frozen):  h [B, T, H] last hidden state (LM-head input),  p [B, T, V] = softmax(logits)
+    drafter, for k = 1..N, from every position i at once (teacher forcing, as in the paper):
+        s_k[i]     = next_state(s_{k-1}[i], e(x[i + k]))         s_0 = 0; x[i+1] is the "root"
+        q_k[i]     = softmax(drafter(h[i], s_k[i]))              predicts x[i + k + 1]
+        loss_k[i]  = KL(p[i + k] || q_k[i])  (+ ce_weight * -log q_k[i](x[i + k + 1]))
+    valid:  i >= prompt_len - 1 (the predicted tokens are response tokens) and i + k + 1 < len
+
+The loss is the mean over valid (i, k). Prompt tokens are never predicted.
+
+Held-out evaluation (1 in ``eval_every_nth_sample`` corpus samples, never trained on) reports
+teacher-forced top-1 / top-k agreement with the target's argmax per draft position, and an
+estimate of tokens per step for a single greedy beam: 1 + E[number of leading positions whose
+top-1 agrees], bonus included.
+
+Checkpoints: ``out/checkpoint/`` holds the drafter in Apple's layout plus ``trainer_state.pt``
+(optimizer, scheduler, step, data cursor, RNG state); a restarted run with ``--resume``
+continues exactly where it stopped. Logs: ``out/log.csv`` and ``out/loss.png``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from tqdm import tqdm
+
+from trtllm_redrafter.distill_data import model_fingerprint, read_manifest
+from trtllm_redrafter.drafter import Drafter, DrafterConfig, init_drafter
+from trtllm_redrafter.errors import RedrafterError
+
+
+# ---- corpus --------------------------------------------------------------------------------
+@dataclass
+class Sample:
+    tokens: list[int]
+    prompt_len: int
+    job_id: int
+
+
+def load_corpus(data_dir: Path, target_fingerprint: str, max_len: int) -> list[Sample]:
+    """All samples of a distill-data corpus, checked against the target and the shard hashes."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise RedrafterError(f"data directory {data_dir} not found")
+    manifest = read_manifest(data_dir)
+    built_for = manifest.get("target", {})
+    if built_for.get("sha256") != target_fingerprint:
+        raise RedrafterError(
+            f"corpus {data_dir} was built for another target ({built_for.get('model')}, "
+            f"sha256 {str(built_for.get('sha256'))[:12]}...); build one for this target with distill-data"
+        )
+    samples: list[Sample] = []
+    for shard in manifest.get("shards", []):
+        path = data_dir / shard["file"]
+        try:
+            blob = path.read_bytes()
+            if hashlib.sha256(blob).hexdigest() != shard["sha256"]:
+                raise RedrafterError(f"shard {path} is corrupt (sha256 differs from the manifest)")
+            t = load_file(str(path))
+        except (OSError, SafetensorError) as exc:
+            raise RedrafterError(f"shard {path} is missing or corrupt: {exc}") from exc
+        tokens, offsets = t["tokens"].tolist(), t["offsets"].tolist()
+        for j, (plen, job) in enumerate(zip(t["prompt_lens"].tolist(), t["job_ids"].tolist())):
+            seq = tokens[offsets[j] : offsets[j + 1]]
+            if len(seq) - plen >= 2:  # at least one drafted target exists
+                keep = min(len(seq), max_len)
+                start = max(0, min(plen - 1, len(seq) - keep))  # keep the response, trim the prompt's head
+                samples.append(Sample(seq[start : start + keep], plen - start, job))
+    if not samples:
+        raise RedrafterError(f"corpus {data_dir} holds no usable samples")
+    return samples
+
+
+def batches_of(samples: list[Sample], tokens_per_batch: int) -> list[list[Sample]]:
+    """Greedy length-bucketed batches of at most tokens_per_batch (padded) tokens."""
+    order = sorted(samples, key=lambda s: len(s.tokens))
+    out, cur = [], []
+    for s in order:
+        if cur and len(s.tokens) * (len(cur) + 1) > tokens_per_batch:
+            out.append(cur)
+            cur = []
+        cur.append(s)
+    if cur:
+        out.append(cur)
+    return out
+
+
+def collate(batch: list[Sample], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """-> tokens [B, T], lengths [B], prompt_lens [B] (right padded)."""
+    t = max(len(s.tokens) for s in batch)
+    ids = torch.full((len(batch), t), pad_id, dtype=torch.long)
+    for i, s in enumerate(batch):
+        ids[i, : len(s.tokens)] = torch.tensor(s.tokens)
+    lengths = torch.tensor([len(s.tokens) for s in batch])
+    prompt_lens = torch.tensor([s.prompt_len for s in batch])
+    return ids, lengths, prompt_lens
+
+
+# ---- loss ----------------------------------------------------------------------------------
+@dataclass
+class LossOut:
+    loss: torch.Tensor
+    kl: float
+    ce: float
+    top1: torch.Tensor  # [N] agreement with the target argmax per draft position (sum)
+    topk: torch.Tensor  # [N]
+    count: torch.Tensor  # [N] valid positions
+    chain: torch.Tensor  # scalar: sum over chain-valid positions of leading top-1 agreements
+    chain_count: torch.Tensor
+
+
+@torch.no_grad()
+def target_outputs(target, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frozen target: hidden [B, T, H] (LM-head input) and log-probs [B, T, V] (float32)."""
+    mask = torch.arange(ids.shape[1])[None, :] < lengths[:, None]
+    hidden = target.get_decoder()(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+    logp = torch.log_softmax(target.get_output_embeddings()(hidden).float(), dim=-1)
+    return hidden, logp
+
+
+class Unroll(nn.Module):
+    """The drafter unrolled N steps from every position at once (teacher forcing).
+
+    forward(hidden [B, T, H], emb [B, T, H]) -> logits [N, B, T, V], where logits[k-1][:, i]
+    predicts x[i + k + 1] from h[i] and the RNN state after reading e(x[i+1]) .. e(x[i+k]).
+    One module call per training step, so DistributedDataParallel sees a single forward.
+    """
+
+    def __init__(self, drafter: Drafter, num_steps: int) -> None:
+        super().__init__()
+        self.drafter = drafter
+        self.num_steps = num_steps
+
+    def forward(self, hidden: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        t = emb.shape[1]
+        state = None
+        out = []
+        for k in range(1, self.num_steps + 1):
+            shifted = torch.zeros_like(emb)  # e(x[i + k]) for every position i, zeros past the end
+            shifted[:, : t - k] = emb[:, k:]
+            state = self.drafter.next_state(state, shifted)  # [B, T, H]
+            out.append(self.drafter(hidden, state).float())  # [B, T, V]
+        return torch.stack(out)
+
+
+def drafter_loss(
+    unroll: nn.Module,
+    embed: nn.Module,
+    hidden: torch.Tensor,  # [B, T, H]
+    target_logp: torch.Tensor,  # [B, T, V]
+    ids: torch.Tensor,  # [B, T]
+    lengths: torch.Tensor,  # [B]
+    prompt_lens: torch.Tensor,  # [B]
+    num_steps: int,
+    ce_weight: float = 0.0,
+    topk: int = 5,
+) -> LossOut:
+    b, t, _ = hidden.shape
+    pos = torch.arange(t)[None, :]  # [1, T]
+    with torch.no_grad():
+        emb = embed(ids).float()  # [B, T, H]
+    all_logits = unroll(hidden, emb)  # [N, B, T, V]
+    total = hidden.new_zeros((), dtype=torch.float32)
+    n_total = 0
+    kl_sum = ce_sum = 0.0
+    top1, topk_hits, counts = [], [], []
+    agree_chain = torch.ones(b, t, dtype=torch.bool)
+    chain_valid = torch.ones(b, t, dtype=torch.bool)
+    chain_sum = torch.zeros((), dtype=torch.long)
+    for k in range(1, num_steps + 1):
+        logits = all_logits[k - 1]  # [B, T, V] predicts x[i + k + 1]
+        valid = (pos >= prompt_lens[:, None] - 1) & (pos + k + 1 < lengths[:, None])  # [B, T]
+        p_logp = torch.zeros_like(target_logp)
+        p_logp[:, : t - k] = target_logp[:, k:]  # the target's distribution for x[i + k + 1]
+        sel = valid.nonzero(as_tuple=True)
+        p_sel = p_logp[sel]  # [M, V]
+        q_sel = torch.log_softmax(logits[sel], dim=-1)  # [M, V]
+        kl = (p_sel.exp() * (p_sel - q_sel)).sum(-1)  # [M]
+        loss_k = kl.sum()
+        kl_sum += float(kl.detach().sum())
+        if ce_weight > 0:
+            nxt = torch.zeros_like(ids)
+            nxt[:, : t - k - 1] = ids[:, k + 1 :]
+            ce = -q_sel.gather(-1, nxt[sel][:, None])[:, 0]
+            loss_k = loss_k + ce_weight * ce.sum()
+            ce_sum += float(ce.detach().sum())
+        total = total + loss_k
+        n_total += int(valid.sum())
+        with torch.no_grad():
+            tgt = p_logp.argmax(-1)  # [B, T]
+            hit = logits.argmax(-1) == tgt
+            in_topk = (logits.topk(min(topk, logits.shape[-1]), dim=-1).indices == tgt[..., None]).any(-1)
+            top1.append((hit & valid).sum())
+            topk_hits.append((in_topk & valid).sum())
+            counts.append(valid.sum())
+            agree_chain &= hit
+            chain_valid &= valid
+            chain_sum = chain_sum + (agree_chain & chain_valid).sum()
+    n = max(n_total, 1)
+    return LossOut(
+        loss=total / n,
+        kl=kl_sum / n,
+        ce=ce_sum / n,
+        top1=torch.stack(top1),
+        topk=torch.stack(topk_hits),
+        count=torch.stack(counts),
+        chain=chain_sum,
+        chain_count=chain_valid.sum(),
+    )
+
+
+# ---- training --------------------------------------------------------------------------------
+@dataclass
+class TrainSettings:
+    model: str
+    data: str
+    out: str
+    steps: int = 1000
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.1
+    warmup: int = 50
+    weight_decay: float = 0.0
+    grad_accum: int = 1
+    clip: float = 1.0
+    tokens_per_batch: int = 2048
+    max_len: int = 512
+    num_steps: int = 4  # N: drafted positions trained from every context (default draft_len)
+    ce_weight: float = 0.0
+    exit_dim: int | None = None  # None: the target's hidden size
+    num_draft_layers: int = 1
+    lm_head_from_target: bool = True
+    rnn_formula: str = "apple"
+    hidden_scale: float = 1.0  # init: scale of the hidden-state half of input_proj (vs the RNN state)
+    autocast: bool = True
+    eval_every: int = 100
+    eval_batches: int = 8
+    eval_every_nth_sample: int = 50
+    save_every: int = 100
+    seed: int = 0
+    dtype: str = "bfloat16"  # frozen target's dtype
+
+    def validate(self) -> None:
+        for name in ("steps", "grad_accum", "tokens_per_batch", "max_len", "num_steps", "eval_every", "save_every"):
+            if getattr(self, name) <= 0:
+                raise RedrafterError(f"{name} must be >= 1")
+        if self.lr <= 0 or self.warmup < 0:
+            raise RedrafterError("lr must be > 0 and warmup >= 0")
+
+
+def lr_lambda(settings: TrainSettings):
+    def f(step: int) -> float:
+        if step < settings.warmup:
+            return (step + 1) / settings.warmup
+        progress = min(1.0, (step - settings.warmup) / max(1, settings.steps - settings.warmup))
+        return settings.min_lr_ratio + (1 - settings.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return f
+
+
+def make_drafter(settings: TrainSettings, target) -> Drafter:
+    hidden = target.config.hidden_size
+    head = target.get_output_embeddings().weight
+    cfg = DrafterConfig(
+        vocab_size=head.shape[0],
+        hidden_size=hidden,
+        exit_dim=settings.exit_dim or hidden,
+        num_draft_layers=settings.num_draft_layers,
+        rnn=True,
+        rnn_formula=settings.rnn_formula,
+        lm_head_from_target=settings.lm_head_from_target,
+    )
+    drafter = init_drafter(cfg, seed=settings.seed)
+    with torch.no_grad():
+        if isinstance(drafter.input_proj, nn.Linear):
+            drafter.input_proj.weight[:, :hidden] *= settings.hidden_scale
+        for block in drafter.lm_head[:-1]:  # ResBlocks start near identity
+            block.linear.weight.mul_(0.1)
+            block.linear.bias.zero_()
+    if settings.lm_head_from_target:
+        drafter.attach_target_head(head.detach().float())
+    return drafter
+
+
+def _dist_info() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def _rng_state() -> dict:
+    return {"torch": torch.get_rng_state(), "python": random.getstate()}
+
+
+def train(settings: TrainSettings, resume: bool = False, stop_after: int | None = None) -> dict:
+    """Run (or resume) training; ``stop_after`` ends the process early, like a kill (tests)."""
+    from trtllm_redrafter.models import load_target_model, parse_dtype, resolve_model
+
+    settings.validate()
+    rank, world = _dist_info()
+    out = Path(settings.out)
+    if rank == 0:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / ".write-test").write_text("")
+            (out / ".write-test").unlink()
+        except OSError as exc:
+            raise RedrafterError(f"cannot write to output directory {out}: {exc}") from exc
+    model_dir = resolve_model(settings.model)
+    corpus = load_corpus(Path(settings.data), model_fingerprint(model_dir), settings.max_len)
+    target, _ = load_target_model(model_dir, parse_dtype(settings.dtype))
+    for p in target.parameters():
+        p.requires_grad_(False)
+    pad_id = 0
+    train_samples = [s for s in corpus if s.job_id % settings.eval_every_nth_sample != 0]
+    eval_samples = [s for s in corpus if s.job_id % settings.eval_every_nth_sample == 0]
+    if not train_samples:
+        raise RedrafterError("the corpus has no training samples after the held-out split")
+    train_batches = batches_of(train_samples, settings.tokens_per_batch)
+    if len(train_batches) < world:
+        raise RedrafterError(f"{len(train_batches)} training batches cannot feed {world} processes")
+    eval_batches = batches_of(eval_samples, settings.tokens_per_batch)[: settings.eval_batches]
+
+    torch.manual_seed(settings.seed)
+    drafter = make_drafter(settings, target)
+    model: nn.Module = Unroll(drafter, settings.num_steps)
+    if world > 1:
+        model = nn.parallel.DistributedDataParallel(model)
+    params = [p for p in drafter.parameters() if p.requires_grad]
+    optim = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay, betas=(0.9, 0.98))
+    sched = torch.optim.lr_scheduler.LambdaLR(optim, lr_lambda(settings))
+    step, cursor, epoch = 0, 0, 0
+    history: list[dict] = []
+    ckpt = out / "checkpoint"
+    if resume:
+        state_path = ckpt / "trainer_state.pt"
+        if not state_path.is_file():
+            raise RedrafterError(f"--resume: no checkpoint in {ckpt}")
+        state = torch.load(state_path, weights_only=False)
+        if state["settings"] != asdict(settings):
+            changed = sorted(k for k in state["settings"] if state["settings"][k] != asdict(settings).get(k))
+            raise RedrafterError(f"--resume with different settings ({', '.join(changed)}); use a new --out")
+        loaded = Drafter.load(
+            ckpt / "drafter", torch.float32, drafter.lm_head[-1].weight if settings.lm_head_from_target else None
+        )
+        drafter.load_state_dict(loaded.state_dict())
+        optim.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        step, cursor, epoch, history = state["step"], state["cursor"], state["epoch"], state["history"]
+        torch.set_rng_state(state["rng"]["torch"])
+        random.setstate(state["rng"]["python"])
+
+    def epoch_order(e: int) -> list[int]:
+        order = list(range(len(train_batches)))
+        random.Random(settings.seed * 7919 + e).shuffle(order)
+        order = order[: max(world, len(order) // world * world)]  # equal slices keep the ranks in step
+        return order[rank::world]  # each rank its own slice
+
+    embed = target.get_input_embeddings()
+    bar = tqdm(total=settings.steps, initial=step, desc="train", unit="step", disable=rank != 0, dynamic_ncols=True)
+    t_start = time.time()
+    order = epoch_order(epoch)
+    while step < settings.steps:
+        drafter.train()
+        optim.zero_grad(set_to_none=True)
+        stats = {"loss": 0.0, "kl": 0.0, "ce": 0.0}
+        for _ in range(settings.grad_accum):
+            if cursor >= len(order):
+                epoch, cursor = epoch + 1, 0
+                order = epoch_order(epoch)
+            ids, lengths, plens = collate(train_batches[order[cursor]], pad_id)
+            cursor += 1
+            hidden, logp = target_outputs(target, ids, lengths)
+            with torch.autocast(
+                "cpu", dtype=torch.bfloat16, enabled=settings.autocast and not torch.cuda.is_available()
+            ):
+                res = drafter_loss(
+                    model, embed, hidden.float(), logp, ids, lengths, plens, settings.num_steps, settings.ce_weight
+                )
+            (res.loss / settings.grad_accum).backward()
+            for key in stats:
+                stats[key] += float(getattr(res, key) if key != "loss" else res.loss) / settings.grad_accum
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, settings.clip))
+        optim.step()
+        sched.step()
+        step += 1
+        row = {
+            "step": step,
+            "epoch": epoch,
+            "lr": sched.get_last_lr()[0],
+            "grad_norm": grad_norm,
+            "elapsed_s": round(time.time() - t_start, 1),
+            **stats,
+        }
+        if step % settings.eval_every == 0 or step == settings.steps:
+            row.update(evaluate(drafter, target, eval_batches, settings, pad_id))
+        history.append(row)
+        bar.update(1)
+        bar.set_postfix(loss=f"{stats['loss']:.3f}")
+        if rank == 0 and (step % settings.save_every == 0 or step == settings.steps):
+            save_checkpoint(drafter, optim, sched, settings, step, cursor, epoch, history, ckpt)
+            write_logs(history, out)
+        if stop_after is not None and step >= stop_after:
+            break
+    bar.close()
+    if world > 1:
+        dist.barrier()
+    return {"step": step, "history": history}
+
+
+@torch.no_grad()
+def evaluate(drafter: Drafter, target, batches: list[list[Sample]], settings: TrainSettings, pad_id: int) -> dict:
+    drafter.eval()
+    embed = target.get_input_embeddings()
+    n = settings.num_steps
+    top1 = torch.zeros(n, dtype=torch.long)
+    topk = torch.zeros(n, dtype=torch.long)
+    count = torch.zeros(n, dtype=torch.long)
+    chain = chain_count = 0
+    kl_sum, kl_n = 0.0, 0
+    for batch in batches:
+        ids, lengths, plens = collate(batch, pad_id)
+        hidden, logp = target_outputs(target, ids, lengths)
+        res = drafter_loss(Unroll(drafter, n), embed, hidden.float(), logp, ids, lengths, plens, n)
+        top1 += res.top1
+        topk += res.topk
+        count += res.count
+        chain += int(res.chain)
+        chain_count += int(res.chain_count)
+        kl_sum += res.kl * int(res.count.sum())
+        kl_n += int(res.count.sum())
+    drafter.train()
+    if not batches or int(count.sum()) == 0:
+        return {}
+    out = {"eval_kl": kl_sum / max(kl_n, 1), "eval_tokens_per_step_est": 1 + chain / max(chain_count, 1)}
+    for k in range(n):
+        out[f"eval_top1_pos{k + 1}"] = int(top1[k]) / max(int(count[k]), 1)
+        out[f"eval_top5_pos{k + 1}"] = int(topk[k]) / max(int(count[k]), 1)
+    return out
+
+
+def save_checkpoint(drafter, optim, sched, settings, step, cursor, epoch, history, ckpt: Path) -> None:
+    tmp = ckpt.with_name(ckpt.name + ".tmp")
+    drafter.save(tmp / "drafter")
+    torch.save(
+        {
+            "optimizer": optim.state_dict(),
+            "scheduler": sched.state_dict(),
+            "step": step,
+            "cursor": cursor,
+            "epoch": epoch,
+            "history": history,
+            "rng": _rng_state(),
+            "settings": asdict(settings),
+        },
+        tmp / "trainer_state.pt",
+    )
+    old = ckpt.with_name(ckpt.name + ".old")
+    if ckpt.exists():
+        ckpt.rename(old)
+    tmp.rename(ckpt)  # a kill at any point leaves either the old or the new checkpoint whole
+    if old.exists():
+        import shutil
+
+        shutil.rmtree(old)
+
+
+def write_logs(history: list[dict], out: Path) -> None:
+    keys: list[str] = []
+    for row in history:
+        keys += [k for k in row if k not in keys]
+    with (out / "log.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(history)
+    (out / "history.json").write_text(json.dumps(history))
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
+    ax[0].plot([r["step"] for r in history], [r["loss"] for r in history], lw=0.8, label="train loss")
+    ev = [r for r in history if "eval_kl" in r]
+    if ev:
+        ax[0].plot([r["step"] for r in ev], [r["eval_kl"] for r in ev], "o-", label="held-out KL")
+        ax[1].plot([r["step"] for r in ev], [r["eval_tokens_per_step_est"] for r in ev], "o-", label="tokens/step est.")
+        ax[1].plot([r["step"] for r in ev], [r["eval_top1_pos1"] for r in ev], "s-", label="top-1, position 1")
+    for a in ax:
+        a.set_xlabel("step")
+        a.legend()
+        a.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out / "loss.png", dpi=100)
+    plt.close(fig)

@@ -1,0 +1,149 @@
+"""Load the ReDrafter TensorRT plugin library and add its plugins to a TensorRT-LLM network.
+
+The library is ``libtrtllm_redrafter_plugins.so``, built by ``plugins/CMakeLists.txt`` where
+TensorRT's headers are available (docs/plugins.md). It holds two ``IPluginV3`` plugins:
+
+    RedrafterPackBeams     draft_tokens [bs, nb, bl], position_ids_base [bs]
+                           -> packed_tokens, gen_lengths, draft_indices, position_offsets,
+                              packed_mask, packed_position_ids
+    RedrafterGreedyAccept  logits [bs, slots, V], draft_tokens, draft_indices, gen_lengths
+                           -> num_accepted_tokens, accepted_beam_index, next_token, hidden_index,
+                              path_indices, accepted_tokens
+
+Their exact contracts are the kernel headers (plugins/kernels/*.h) and the PyTorch reference
+(``tree.pack_beams``, ``accept.accept_greedy``).
+
+``tensorrt``, ``tensorrt_llm`` and ``numpy`` are imported inside the functions that need them, so
+importing this module works on any machine (the CPU test suite checks that).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, NamedTuple
+
+PLUGIN_LIBRARY_ENV = "TRTLLM_REDRAFTER_PLUGIN_LIB"
+PLUGIN_LIBRARY_NAME = "libtrtllm_redrafter_plugins.so"
+DEFAULT_BUILD_DIR = Path(__file__).resolve().parents[1] / "plugins" / "build"
+
+PLUGIN_VERSION = "1"
+PLUGIN_NAMESPACE = ""
+PACK_BEAMS_PLUGIN = "RedrafterPackBeams"
+GREEDY_ACCEPT_PLUGIN = "RedrafterGreedyAccept"
+NUM_BEAMS_FIELD = "num_beams"
+BEAM_LENGTH_FIELD = "beam_length"
+
+
+class PackedBeams(NamedTuple):
+    """Outputs of RedrafterPackBeams (all int32; n_cap = nb * (bl - 1) + 1)."""
+
+    packed_tokens: Any  # [bs, n_cap]
+    gen_lengths: Any  # [bs]
+    draft_indices: Any  # [bs, nb, bl]
+    position_offsets: Any  # [bs, n_cap]
+    packed_mask: Any  # [bs, n_cap, ceil(n_cap / 32)]
+    packed_position_ids: Any  # [bs, n_cap]
+
+
+class GreedyAcceptance(NamedTuple):
+    """Outputs of RedrafterGreedyAccept (all int32)."""
+
+    num_accepted_tokens: Any  # [bs]
+    accepted_beam_index: Any  # [bs]
+    next_token: Any  # [bs]
+    hidden_index: Any  # [bs]
+    path_indices: Any  # [bs, bl]
+    accepted_tokens: Any  # [bs, bl]
+
+
+_loaded_libraries: dict[str, Any] = {}
+
+
+def plugin_library_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """The library to load: ``path``, else ``$TRTLLM_REDRAFTER_PLUGIN_LIB``, else ``plugins/build/``."""
+    if path is not None:
+        candidate = Path(path)
+    elif os.environ.get(PLUGIN_LIBRARY_ENV):
+        candidate = Path(os.environ[PLUGIN_LIBRARY_ENV])
+    else:
+        candidate = DEFAULT_BUILD_DIR / PLUGIN_LIBRARY_NAME
+    if not candidate.is_file():
+        raise FileNotFoundError(
+            f"{candidate} not found. Build it with TensorRT's headers available "
+            f"(cmake -S plugins -B plugins/build -DTENSORRT_ROOT=... && cmake --build plugins/build), "
+            f"or point ${PLUGIN_LIBRARY_ENV} at the built library."
+        )
+    return candidate.resolve()
+
+
+def load_plugin_library(path: str | os.PathLike[str] | None = None) -> Any:
+    """Register the library's plugin creators with TensorRT's plugin registry (once per process).
+
+    Returns the registry's library handle. Call it before building a network that uses the plugins
+    and before deserializing an engine that contains them.
+    """
+    import tensorrt as trt
+
+    library = str(plugin_library_path(path))
+    if library not in _loaded_libraries:
+        handle = trt.get_plugin_registry().load_library(library)
+        if handle is None:
+            raise RuntimeError(f"TensorRT could not load {library} (are its plugins registered already?)")
+        _loaded_libraries[library] = handle
+    return _loaded_libraries[library]
+
+
+def plugin_creator(name: str) -> Any:
+    """The registered creator of plugin ``name`` (version 1, default namespace)."""
+    import tensorrt as trt
+
+    creator = trt.get_plugin_registry().get_creator(name, PLUGIN_VERSION, PLUGIN_NAMESPACE)
+    if creator is None:
+        raise RuntimeError(f"plugin {name} v{PLUGIN_VERSION} is not registered; call load_plugin_library() first")
+    return creator
+
+
+def beam_shape_fields(num_beams: int, beam_length: int) -> Any:
+    """The plugins' attributes as a ``tensorrt.PluginFieldCollection`` (two int32 fields)."""
+    import numpy as np
+    import tensorrt as trt
+
+    if num_beams < 1 or beam_length < 1:
+        raise ValueError(f"num_beams and beam_length must be >= 1, got {num_beams}, {beam_length}")
+    return trt.PluginFieldCollection(
+        [
+            trt.PluginField(NUM_BEAMS_FIELD, np.array([num_beams], dtype=np.int32), trt.PluginFieldType.INT32),
+            trt.PluginField(BEAM_LENGTH_FIELD, np.array([beam_length], dtype=np.int32), trt.PluginFieldType.INT32),
+        ]
+    )
+
+
+def _add_plugin(name: str, inputs: list[Any], num_beams: int, beam_length: int) -> list[Any]:
+    """Add plugin ``name`` to the current TensorRT-LLM network; returns its outputs as TRT-LLM Tensors."""
+    import tensorrt as trt
+    from tensorrt_llm import default_trtnet
+    from tensorrt_llm.functional import _create_tensor
+
+    plugin = plugin_creator(name).create_plugin(
+        name, beam_shape_fields(num_beams, beam_length), trt.TensorRTPhase.BUILD
+    )
+    if plugin is None:
+        raise RuntimeError(f"creating plugin {name} failed (see the TensorRT log)")
+    layer = default_trtnet().add_plugin_v3([tensor.trt_tensor for tensor in inputs], [], plugin)
+    if layer is None:
+        raise RuntimeError(f"adding plugin {name} to the network failed (see the TensorRT log)")
+    return [_create_tensor(layer.get_output(k), layer) for k in range(layer.num_outputs)]
+
+
+def pack_beams(draft_tokens: Any, position_ids_base: Any, num_beams: int, beam_length: int) -> PackedBeams:
+    """RedrafterPackBeams on TensorRT-LLM Tensors: draft_tokens int32 [bs, nb, bl], position_ids_base int32 [bs]."""
+    return PackedBeams(*_add_plugin(PACK_BEAMS_PLUGIN, [draft_tokens, position_ids_base], num_beams, beam_length))
+
+
+def greedy_accept(
+    logits: Any, draft_tokens: Any, draft_indices: Any, gen_lengths: Any, num_beams: int, beam_length: int
+) -> GreedyAcceptance:
+    """RedrafterGreedyAccept on TensorRT-LLM Tensors: logits fp32/fp16/bf16 [bs, slots, V], the rest int32."""
+    inputs = [logits, draft_tokens, draft_indices, gen_lengths]
+    return GreedyAcceptance(*_add_plugin(GREEDY_ACCEPT_PLUGIN, inputs, num_beams, beam_length))
