@@ -29,7 +29,11 @@ def add_decode_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-new-tokens", type=int, default=256)
     p.add_argument("--mode", choices=["redrafter", "ar"], default="redrafter", help="ar = plain greedy, same model")
     p.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
-    p.add_argument("--seed", type=int, default=0, help="seed of a freshly initialised drafter")
+    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy; > 0 = exact speculative sampling")
+    p.add_argument("--top-k", type=int, default=0, help="sampling: keep the k most likely tokens (0 = off)")
+    p.add_argument("--top-p", type=float, default=1.0, help="sampling: nucleus mass")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed")
+    p.add_argument("--drafter-seed", type=int, default=0, help="seed of a freshly initialised drafter")
 
 
 def decode_config(args: argparse.Namespace):
@@ -41,6 +45,10 @@ def decode_config(args: argparse.Namespace):
         max_new_tokens=args.max_new_tokens,
         mode=args.mode,
         stop_strings=tuple(args.stop),
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        seed=args.seed,
     )
     cfg.validate()  # bad settings fail before the model is loaded
     return cfg
@@ -91,7 +99,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.batch_size <= 0:
         raise RedrafterError(f"--batch-size must be >= 1, got {args.batch_size}")
     prompts = read_prompts(args)
-    rd = ReDrafter.load(args.model, args.drafter, args.dtype, args.seed)
+    rd = ReDrafter.load(args.model, args.drafter, args.dtype, args.drafter_seed)
     encoded = [rd.encode(p, args.raw) for p in prompts]
     if not args.json:
         print(
@@ -118,7 +126,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from trtllm_redrafter.api import ReDrafter
 
     cfg = decode_config(args)
-    rd = ReDrafter.load(args.model, args.drafter, args.dtype, args.seed)
+    rd = ReDrafter.load(args.model, args.drafter, args.dtype, args.drafter_seed)
     print(f"chat with {args.model}, drafter {rd.drafter_source}. /reset clears, /exit quits.", file=sys.stderr)
     messages: list[dict] = []
     while True:

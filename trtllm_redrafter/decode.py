@@ -6,6 +6,7 @@ One step, for every active row of the batch at once:
     2. pack_beams(draft_tokens)             -> packed tree, mask, offsets      (tree.py)
     3. target.verify(tree, positions)       -> logits [bs, n, V], hidden       (target.py, ONE forward)
     4. accept_greedy(argmax, tree)          -> num_accepted_tokens, best beam  (accept.py)
+       or accept_sampling(probs, tree, u)   exact speculative sampling         (sampling.py)
     5. target.keep(accepted path)           -> cache holds exactly the accepted tokens
     6. emit draft_tokens[best, 1:n] + bonus; h = hidden at the last accepted token; root = bonus
 
@@ -29,6 +30,7 @@ from trtllm_redrafter.accept import accept_greedy
 from trtllm_redrafter.beam_search import beam_search
 from trtllm_redrafter.drafter import Drafter
 from trtllm_redrafter.errors import RedrafterError
+from trtllm_redrafter.sampling import accept_sampling, sample_from, warp_logits
 from trtllm_redrafter.target import Target
 from trtllm_redrafter.tree import pack_beams
 
@@ -41,6 +43,10 @@ class DecodeConfig:
     mode: str = "redrafter"  # "redrafter" | "ar"
     eos_token_ids: tuple[int, ...] = ()
     stop_strings: tuple[str, ...] = ()
+    temperature: float = 0.0  # 0 = greedy; > 0 = exact speculative sampling (sampling.py)
+    top_k: int = 0  # 0 = off
+    top_p: float = 1.0
+    seed: int = 0  # sampling seed: the same seed and inputs give the same output
 
     def validate(self) -> None:
         if self.mode not in ("redrafter", "ar"):
@@ -51,6 +57,12 @@ class DecodeConfig:
             raise RedrafterError(f"draft_len must be >= 1, got {self.draft_len}")
         if self.max_new_tokens <= 0:
             raise RedrafterError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.temperature < 0 or self.top_k < 0 or not 0 < self.top_p <= 1:
+            raise RedrafterError("sampling needs temperature >= 0, top_k >= 0 and 0 < top_p <= 1")
+
+    @property
+    def sampling(self) -> bool:
+        return self.temperature > 0
 
     @property
     def beam_shape(self) -> tuple[int, int]:
@@ -138,9 +150,13 @@ class Decoder:
         self.rows = [RowState() for _ in prompts]
         input_ids, valid = left_pad(prompts)  # [bs, T]
 
+        gen = torch.Generator().manual_seed(cfg.seed)
         t0 = time.perf_counter()
         logits, hidden = self.target.prefill(input_ids, valid)  # [bs, V], [bs, H]
-        root = logits.argmax(-1)  # [bs]
+        if cfg.sampling:
+            root = sample_from(self._probs(logits), torch.rand(len(prompts), generator=gen))
+        else:
+            root = logits.argmax(-1)  # [bs]
         prefill_s = time.perf_counter() - t0
         positions = valid.sum(-1)  # [bs] position of the root token
         live = torch.arange(len(prompts))  # prompt index of each batch row
@@ -165,8 +181,14 @@ class Decoder:
             logits, tree_hidden = self.target.verify(
                 tree.tokens, positions[:, None] + tree.position_offsets, tree.mask, tree.valid
             )
-            # 4. accept
-            acc = accept_greedy(logits.argmax(-1), beams, tree.draft_indices)
+            # 4. accept: greedy, or exact sampling with rand_data_validation / rand_data_sample
+            if cfg.sampling:
+                bs = beams.shape[0]
+                rand_validation = torch.rand(bs, nb, draft_len, generator=gen)  # [bs, nb, bl-1]
+                rand_sample = torch.rand(bs, generator=gen)  # [bs]
+                acc = accept_sampling(self._probs(logits), beams, tree.draft_indices, rand_validation, rand_sample)
+            else:
+                acc = accept_greedy(logits.argmax(-1), beams, tree.draft_indices)
             # 5. keep exactly the accepted path in the cache
             k = int(acc.num_accepted_tokens.max())
             keep_valid = torch.arange(k)[None, :] < acc.num_accepted_tokens[:, None]  # [bs, k]
@@ -194,6 +216,10 @@ class Decoder:
         return beam_search(self.drafter, self.target.embed, hidden, root, nb, draft_len).draft_tokens
 
     # ---- helpers --------------------------------------------------------------------------
+    def _probs(self, logits: torch.Tensor) -> torch.Tensor:
+        cfg = self.config
+        return torch.softmax(warp_logits(logits.float(), cfg.temperature, cfg.top_k, cfg.top_p), dim=-1)
+
     def _check_prompts(self, prompts: list[list[int]]) -> None:
         if not prompts:
             raise RedrafterError("no prompts given")
