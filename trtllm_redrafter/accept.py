@@ -38,27 +38,36 @@ class Acceptance:
     path_indices: torch.Tensor  # [bs, bl]: packed indices of the accepted path (root first)
 
 
+def make_acceptance(
+    draft_tokens: torch.Tensor,
+    draft_indices: torch.Tensor,
+    beam: torch.Tensor,
+    num: torch.Tensor,
+    next_token: torch.Tensor,
+) -> Acceptance:
+    """Contract outputs from the chosen beam [bs], num_accepted_tokens [bs] and the next token [bs]."""
+    rows = torch.arange(draft_tokens.shape[0])
+    beam_tokens = draft_tokens[rows, beam]  # [bs, bl]
+    path = draft_indices[rows, beam]  # [bs, bl]
+    # accepted drafts shifted left by one, with the next token written at position num-1
+    accepted = torch.cat([beam_tokens[:, 1:], beam_tokens[:, :1]], dim=1)  # [bs, bl]
+    accepted.scatter_(1, (num - 1)[:, None], next_token[:, None])
+    return Acceptance(
+        num_accepted_tokens=num,
+        accepted_beam_index=beam,
+        next_token=next_token,
+        hidden_index=path.gather(1, (num - 1)[:, None])[:, 0],
+        accepted_tokens=accepted,
+        path_indices=path,
+    )
+
+
 def accept_greedy(packed_argmax: torch.Tensor, draft_tokens: torch.Tensor, draft_indices: torch.Tensor) -> Acceptance:
     """packed_argmax [bs, n]: the target's argmax at every packed token."""
-    bs, nb, bl = draft_tokens.shape
     pred = unpack_per_beam(packed_argmax, draft_indices)  # [bs, nb, bl]
     match = draft_tokens[:, :, 1:] == pred[:, :, :-1]  # [bs, nb, bl-1]
     accept_len = 1 + match.long().cumprod(-1).sum(-1)  # [bs, nb]
     best = accept_len.argmax(-1)  # [bs] first beam with the longest prefix
     num = accept_len.gather(1, best[:, None])[:, 0]  # [bs]
-    beam_tokens = draft_tokens.gather(1, best[:, None, None].expand(bs, 1, bl))[:, 0]  # [bs, bl]
-    beam_pred = pred.gather(1, best[:, None, None].expand(bs, 1, bl))[:, 0]  # [bs, bl]
-    path = draft_indices.gather(1, best[:, None, None].expand(bs, 1, bl))[:, 0]  # [bs, bl]
-    next_token = beam_pred.gather(1, (num - 1)[:, None])[:, 0]  # [bs]
-    hidden_index = path.gather(1, (num - 1)[:, None])[:, 0]  # [bs]
-    # accepted drafts shifted left by one, with the bonus written at position num-1
-    accepted = torch.cat([beam_tokens[:, 1:], beam_tokens[:, :1]], dim=1)  # [bs, bl]
-    accepted.scatter_(1, (num - 1)[:, None], next_token[:, None])
-    return Acceptance(
-        num_accepted_tokens=num,
-        accepted_beam_index=best,
-        next_token=next_token,
-        hidden_index=hidden_index,
-        accepted_tokens=accepted,
-        path_indices=path,
-    )
+    next_token = pred[torch.arange(pred.shape[0]), best].gather(1, (num - 1)[:, None])[:, 0]  # [bs]
+    return make_acceptance(draft_tokens, draft_indices, best, num, next_token)

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import torch
 
-from trtllm_redrafter.accept import Acceptance
+from trtllm_redrafter.accept import Acceptance, make_acceptance
 
 
 def warp_logits(logits: torch.Tensor, temperature: float, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
@@ -112,16 +112,4 @@ def accept_sampling(
     leaf_token = sample_from(probs[rows, node], rand_sample)
     next_token = torch.where(active, leaf_token, next_token)
 
-    num = depth + 1
-    path = draft_indices[rows, beam]  # [bs, bl]
-    beam_tokens = draft_tokens[rows, beam]  # [bs, bl]
-    accepted = torch.cat([beam_tokens[:, 1:], beam_tokens[:, :1]], dim=1)
-    accepted.scatter_(1, depth[:, None], next_token[:, None])
-    return Acceptance(
-        num_accepted_tokens=num,
-        accepted_beam_index=beam,
-        next_token=next_token,
-        hidden_index=node,
-        accepted_tokens=accepted,
-        path_indices=path,
-    )
+    return make_acceptance(draft_tokens, draft_indices, beam, depth + 1, next_token)
