@@ -110,3 +110,23 @@ def test_console_script_exit_code():
         text=True,
     )
     assert proc.returncode == 2 and "error: model '/no/such/model' not found" in proc.stderr
+
+
+def test_chat_keeps_the_conversation(tiny_smol, capsys, monkeypatch):
+    import trtllm_redrafter.api as api
+
+    seen: list[list[dict]] = []
+    original = api.ReDrafter.encode
+
+    def spy(self, prompt, raw=False):
+        seen.append(list(prompt))
+        return original(self, prompt, raw)
+
+    lines = iter(["Hello there.", "/reset", "Second chat.", "And again?", "/exit"])
+    monkeypatch.setattr("builtins.input", lambda _prompt="": next(lines))
+    monkeypatch.setattr(api.ReDrafter, "encode", spy)
+    code = main(["chat", "--model", str(tiny_smol), "--max-new-tokens", "4", "--dtype", "float32"])
+    assert code == 0
+    assert [len(m) for m in seen] == [1, 1, 3]  # /reset dropped the first exchange
+    assert seen[2][0]["content"] == "Second chat." and seen[2][1]["role"] == "assistant"
+    assert "tokens/step" in capsys.readouterr().err

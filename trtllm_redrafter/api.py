@@ -15,7 +15,7 @@ from pathlib import Path
 from trtllm_redrafter.decode import DecodeConfig, Decoder, RowState, stats_of
 from trtllm_redrafter.drafter import Drafter, DrafterConfig, check_compatible, init_drafter
 from trtllm_redrafter.errors import RedrafterError
-from trtllm_redrafter.models import DEFAULT_MODEL, load_target_model, parse_dtype, resolve_model
+from trtllm_redrafter.models import ALIASES, DEFAULT_MODEL, load_target_model, parse_dtype, resolve_model
 from trtllm_redrafter.target import HFTarget
 
 ASSETS = Path(__file__).parent / "assets" / "drafters"
@@ -23,7 +23,9 @@ CHAT_END_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<|endoftext|>", "</s>
 
 
 def shipped_drafter(model: str) -> Path | None:
-    """The drafter committed for a model alias, if there is one."""
+    """The drafter committed for a model alias, if there is one (never for a model directory)."""
+    if model not in ALIASES:
+        return None
     path = ASSETS / model
     return path if (path / "config.json").is_file() else None
 
