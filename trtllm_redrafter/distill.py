@@ -291,7 +291,13 @@ def make_drafter(settings: TrainSettings, target) -> Drafter:
     )
     drafter = init_drafter(cfg, seed=settings.seed)
     with torch.no_grad():
-        if isinstance(drafter.input_proj, nn.Linear):
+        if isinstance(drafter.input_proj, nn.Linear) and cfg.exit_dim == hidden:
+            # start as the target's own head on h (x = scale * h + small * s): the drafter begins
+            # from the target's next-token guess instead of random logits of a huge norm
+            drafter.input_proj.weight[:, :hidden] = torch.eye(hidden) * settings.hidden_scale
+            drafter.input_proj.weight[:, hidden:] *= 0.1
+            drafter.input_proj.bias.zero_()
+        elif isinstance(drafter.input_proj, nn.Linear):
             drafter.input_proj.weight[:, :hidden] *= settings.hidden_scale
         for block in drafter.lm_head[:-1]:  # ResBlocks start near identity
             block.linear.weight.mul_(0.1)

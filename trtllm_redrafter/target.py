@@ -108,9 +108,10 @@ class HFTarget:
         for layer in self.cache.layers:
             for name in ("keys", "values"):
                 kv = getattr(layer, name)  # [bs, heads, S + n, d]
-                tail = kv[:, :, -n:]  # [bs, heads, n, d]
+                s = kv.shape[2] - n
                 idx = indices[:, None, :, None].expand(-1, kv.shape[1], -1, kv.shape[3])
-                setattr(layer, name, torch.cat([kv[:, :, :-n], tail.gather(2, idx)], dim=2))
+                kv[:, :, s : s + k] = kv[:, :, s:].gather(2, idx)  # in place: O(n), not O(S)
+                setattr(layer, name, kv[:, :, : s + k])
         self.kv_valid = torch.cat([self.kv_valid[:, :-n], valid], dim=1)  # [bs, S + k]
         assert self.kv_valid.shape[1] == self.cache.layers[0].keys.shape[2], (k, n)
 
