@@ -15,6 +15,9 @@
 #define RD_HD inline
 #endif
 
+// Exported C entry points (the libraries are built with -fvisibility=hidden).
+#define RD_API __attribute__((visibility("default")))
+
 namespace redrafter
 {
 

@@ -8,6 +8,10 @@
 
 #include "host_device.h"
 
+#if defined(__CUDACC__)
+#include <cuda_fp16.h>
+#endif
+
 namespace redrafter
 {
 
@@ -24,9 +28,14 @@ RD_HD bool isKnownDtype(int32_t dtype)
     return dtype >= 0 && dtype <= 2;
 }
 
-// IEEE binary16 bits -> float, exact for every input (subnormals, infinities, NaN payloads).
+// IEEE binary16 bits -> float, exact for every input (subnormals, infinities; NaN stays NaN). On the
+// device the hardware conversion (also exact) does it; the host path is checked against torch for
+// all 65536 bit patterns (tests/test_plugins_host.py).
 RD_HD float halfBitsToFloat(uint16_t h)
 {
+#if defined(__CUDA_ARCH__)
+    return __half2float(__ushort_as_half(h));
+#else
     uint32_t const sign = static_cast<uint32_t>(h & 0x8000u) << 16;
     uint32_t const exponent = (h >> 10) & 0x1Fu;
     uint32_t const mantissa = h & 0x3FFu;
@@ -41,6 +50,7 @@ RD_HD float halfBitsToFloat(uint16_t h)
         return bitsToFloat(sign | 0x7F800000u | (mantissa << 13)); // inf or NaN
     }
     return bitsToFloat(sign | ((exponent + 112u) << 23) | (mantissa << 13)); // rebias 15 -> 127
+#endif
 }
 
 // bfloat16 bits are the upper half of a float32.

@@ -110,12 +110,12 @@ extern "C"
 {
     // Device launcher: packed argmax into `workspace` (>= greedyAcceptWorkspaceBytes), then one
     // block per row. All pointers are device memory; runs on `stream`. Returns a redrafter::Status.
-    int32_t redrafterGreedyAccept(void const* logits, int32_t dtype, int32_t const* draftTokens,
+    RD_API int32_t redrafterGreedyAccept(void const* logits, int32_t dtype, int32_t const* draftTokens,
         int32_t const* draftIndices, int32_t const* genLengths, int32_t bs, int32_t numSlots, int32_t V, int32_t nb,
         int32_t bl, void* workspace, int32_t* numAcceptedTokens, int32_t* acceptedBeamIndex, int32_t* nextToken,
         int32_t* hiddenIndex, int32_t* pathIndices, int32_t* acceptedTokens, cudaStream_t stream);
 
     // greedyAcceptWorkspaceBytes, for callers without the C++ header (ctypes).
-    size_t redrafterGreedyAcceptWorkspaceSize(int32_t bs, int32_t numSlots);
+    RD_API size_t redrafterGreedyAcceptWorkspaceSize(int32_t bs, int32_t numSlots);
 }
 #endif

@@ -90,7 +90,7 @@ extern "C" int32_t redrafterPackBeams(int32_t const* draftTokens, int32_t const*
     {
         return kBadShape;
     }
-    if (static_cast<int64_t>(nb) * bl > kMaxSharedBytes) // keeps the int32 arithmetic below exact
+    if (static_cast<int64_t>(nb) * bl > static_cast<int64_t>(kMaxSharedBytes)) // keeps int32 sizes exact
     {
         return kTooLarge;
     }

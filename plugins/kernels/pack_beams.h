@@ -184,7 +184,7 @@ extern "C"
 {
     // Device launcher: one block per row on `stream`. All pointers are device memory. Returns a
     // redrafter::Status (kTooLarge when one row's scratch exceeds 48 KiB of shared memory).
-    int32_t redrafterPackBeams(int32_t const* draftTokens, int32_t const* positionIdsBase, int32_t bs, int32_t nb,
+    RD_API int32_t redrafterPackBeams(int32_t const* draftTokens, int32_t const* positionIdsBase, int32_t bs, int32_t nb,
         int32_t bl, int32_t* packedTokens, int32_t* genLengths, int32_t* draftIndices, int32_t* positionOffsets,
         int32_t* packedMask, int32_t* packedPositionIds, cudaStream_t stream);
 }

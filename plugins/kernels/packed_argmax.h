@@ -69,6 +69,15 @@ RD_HD ArgmaxPartial argmaxCombine(ArgmaxPartial a, ArgmaxPartial b)
     return argmaxPrecedes(b, a) ? b : a;
 }
 
+// argmaxCombine(best, {value, index}) for an index above every index folded into `best` so far (a
+// thread visits its elements in increasing index order): equal values never replace `best`.
+RD_HD ArgmaxPartial argmaxFoldNext(ArgmaxPartial best, float value, int32_t index)
+{
+    bool const replace = best.index == argmaxIdentity().index || value > best.value
+        || (isNan(value) && !isNan(best.value));
+    return replace ? ArgmaxPartial{value, index} : best;
+}
+
 RD_HD int32_t clampGenLength(int32_t genLength, int32_t numSlots)
 {
     return genLength < 0 ? 0 : (genLength > numSlots ? numSlots : genLength);
@@ -105,7 +114,9 @@ RD_HD void load16Bytes(unsigned char const* p, uint32_t words[4])
 
 // Fold of thread `tid` (of `threads`) over one row of V elements: elements before the first
 // 16-byte boundary (head) and after the last full vector (tail) one by one, the vectors between
-// them 16 bytes at a time. Vectors and scalars are dealt to threads round-robin.
+// them 16 bytes at a time. Vectors and scalars are dealt to threads round-robin; each thread meets
+// its elements in increasing index order (head, vectors, tail), which argmaxFoldNext relies on.
+// The row must be aligned to its element size (torch and TensorRT allocations are).
 template <LogitsDtype D>
 RD_HD ArgmaxPartial argmaxThreadPartial(unsigned char const* row, int32_t V, int32_t tid, int32_t threads)
 {
@@ -121,8 +132,11 @@ RD_HD ArgmaxPartial argmaxThreadPartial(unsigned char const* row, int32_t V, int
     ArgmaxPartial best = argmaxIdentity();
     for (int32_t v = tid; v < head; v += threads)
     {
-        best = argmaxCombine(best, ArgmaxPartial{Traits::decode(loadElementBits<kBytes>(row, v)), v});
+        best = argmaxFoldNext(best, Traits::decode(loadElementBits<kBytes>(row, v)), v);
     }
+#if defined(__CUDA_ARCH__)
+#pragma unroll 4
+#endif
     for (int32_t c = tid; c < vectors; c += threads)
     {
         int32_t const first = head + c * kPerVector;
@@ -132,12 +146,12 @@ RD_HD ArgmaxPartial argmaxThreadPartial(unsigned char const* row, int32_t V, int
         {
             uint32_t const raw
                 = kBytes == 4 ? words[e] : (words[e / 2] >> (16 * (e % 2))) & 0xFFFFu; // little endian
-            best = argmaxCombine(best, ArgmaxPartial{Traits::decode(raw), first + e});
+            best = argmaxFoldNext(best, Traits::decode(raw), first + e);
         }
     }
     for (int32_t v = tailStart + tid; v < V; v += threads)
     {
-        best = argmaxCombine(best, ArgmaxPartial{Traits::decode(loadElementBits<kBytes>(row, v)), v});
+        best = argmaxFoldNext(best, Traits::decode(loadElementBits<kBytes>(row, v)), v);
     }
     return best;
 }
@@ -156,7 +170,7 @@ RD_HD int32_t logitsElementBytes(int32_t dtype)
 extern "C"
 {
     // Device launcher: grid (num_slots, bs) of kArgmaxBlock threads on `stream`; device pointers.
-    int32_t redrafterPackedArgmax(void const* logits, int32_t dtype, int32_t const* genLengths, int32_t bs,
+    RD_API int32_t redrafterPackedArgmax(void const* logits, int32_t dtype, int32_t const* genLengths, int32_t bs,
         int32_t numSlots, int32_t V, int32_t* packedArgmax, cudaStream_t stream);
 }
 #endif

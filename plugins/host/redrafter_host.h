@@ -1,0 +1,33 @@
+// C ABI of the host library (libredrafter_host.so, built with g++ only; no CUDA needed).
+//
+// Each function runs the same per-element core functions as the CUDA kernel of the same name
+// (plugins/kernels/*.h) in plain C++ loops over batch rows and "threads". Shapes, dtypes and layouts
+// are those documented in the kernel headers; all pointers are host memory, row-major, contiguous.
+// Every function returns a redrafter::Status (0 = success) and writes nothing on a bad argument.
+// Used by tests/test_plugins_host.py through ctypes.
+#pragma once
+
+#include "../common/host_device.h"
+
+extern "C"
+{
+    // plugins/kernels/pack_beams.h
+    RD_API int32_t redrafterPackBeamsHost(int32_t const* draftTokens, int32_t const* positionIdsBase, int32_t bs, int32_t nb,
+        int32_t bl, int32_t* packedTokens, int32_t* genLengths, int32_t* draftIndices, int32_t* positionOffsets,
+        int32_t* packedMask, int32_t* packedPositionIds);
+
+    // plugins/kernels/packed_argmax.h. `emulatedThreads` (>= 1) is the number of threads whose
+    // strided partials are folded per row: the device block size is kArgmaxBlock (256); any count
+    // must give the same result.
+    RD_API int32_t redrafterPackedArgmaxHost(void const* logits, int32_t dtype, int32_t const* genLengths, int32_t bs,
+        int32_t numSlots, int32_t V, int32_t emulatedThreads, int32_t* packedArgmax);
+
+    // plugins/kernels/greedy_accept.h (packed argmax included; no workspace argument needed).
+    RD_API int32_t redrafterGreedyAcceptHost(void const* logits, int32_t dtype, int32_t const* draftTokens,
+        int32_t const* draftIndices, int32_t const* genLengths, int32_t bs, int32_t numSlots, int32_t V, int32_t nb,
+        int32_t bl, int32_t emulatedThreads, int32_t* numAcceptedTokens, int32_t* acceptedBeamIndex,
+        int32_t* nextToken, int32_t* hiddenIndex, int32_t* pathIndices, int32_t* acceptedTokens);
+
+    // plugins/common/logits_dtype.h: decode `count` raw elements of `dtype` to float32.
+    RD_API int32_t redrafterDecodeLogitsHost(void const* raw, int32_t dtype, int64_t count, float* out);
+}

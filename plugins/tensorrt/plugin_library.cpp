@@ -1,0 +1,26 @@
+// Entry points of libtrtllm_redrafter_plugins.so for IPluginRegistry::loadLibrary (Python:
+// tensorrt.get_plugin_registry().load_library(path); trtexec --dynamicPlugins / --staticPlugins).
+//
+// TensorRT calls setLoggerFinder() and then getCreators() and registers every returned creator in
+// the default ("") plugin namespace. Nothing registers itself when the library is merely loaded
+// (no REGISTER_TENSORRT_PLUGIN): loadLibrary fails if a creator is already registered.
+#include "../common/host_device.h"
+#include "greedy_accept_plugin.h"
+#include "pack_beams_plugin.h"
+#include "plugin_logging.h"
+
+#include <NvInferRuntime.h>
+
+extern "C" RD_API void setLoggerFinder(nvinfer1::ILoggerFinder* finder)
+{
+    redrafter::trt::setPluginLoggerFinder(finder);
+}
+
+extern "C" RD_API nvinfer1::IPluginCreatorInterface* const* getCreators(int32_t& nbCreators)
+{
+    static redrafter::trt::PackBeamsPluginCreator packBeams;
+    static redrafter::trt::GreedyAcceptPluginCreator greedyAccept;
+    static nvinfer1::IPluginCreatorInterface* const creators[] = {&packBeams, &greedyAccept};
+    nbCreators = static_cast<int32_t>(sizeof(creators) / sizeof(creators[0]));
+    return creators;
+}

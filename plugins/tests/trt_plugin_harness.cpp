@@ -1,0 +1,554 @@
+// Host-only harness for libtrtllm_redrafter_plugins.so, compiled against TensorRT's public headers.
+//
+// It needs neither libnvinfer nor a GPU: the plugin interfaces are virtual, so the harness plays
+// TensorRT's part itself. It calls the library's getCreators() entry point, creates both plugins
+// from PluginFieldCollections, and checks names, versions, capability interfaces, output types,
+// output shapes (through a small IExprBuilder of its own), supported formats, workspace size,
+// configure / onShapeChange validation, the serialization round trip (getFieldsToSerialize ->
+// createPlugin in the runtime phase), clone / attachToContext, and error logging via
+// setLoggerFinder(). It does not run enqueue() with work (that needs a GPU).
+//
+// Build and run (tests/test_plugins_build.py does this when REDRAFTER_TRT_INCLUDE_DIRS is set):
+//   g++ -std=c++17 -isystem $TRT/include -isystem $CUDA/include trt_plugin_harness.cpp
+//       -L$BUILD -ltrtllm_redrafter_plugins -Wl,-rpath,$BUILD -o harness && ./harness
+// Prints one "ok ..." line per check and "harness: N checks, M failed"; exit status 1 on a failure.
+#include <NvInferRuntime.h>
+
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+using namespace nvinfer1;
+
+extern "C" void setLoggerFinder(ILoggerFinder* finder);
+extern "C" IPluginCreatorInterface* const* getCreators(int32_t& nbCreators);
+
+namespace
+{
+
+int gChecks = 0;
+int gFailures = 0;
+
+void check(bool condition, std::string const& what)
+{
+    ++gChecks;
+    if (condition)
+    {
+        std::printf("ok %s\n", what.c_str());
+    }
+    else
+    {
+        ++gFailures;
+        std::printf("FAILED %s\n", what.c_str());
+    }
+}
+
+// --- a minimal expression system: every expression carries its value; only constants say so ---
+
+class Value : public apiv::VDimensionExpr
+{
+public:
+    Value(int64_t value, bool constant)
+        : mValue(value)
+        , mConstant(constant)
+    {
+    }
+    bool isConstant() const override
+    {
+        return mConstant;
+    }
+    int64_t getConstantValue() const override
+    {
+        return mValue; // the harness reads values of non-constants too (see valueOf)
+    }
+    bool isSizeTensor() const override
+    {
+        return false;
+    }
+
+private:
+    int64_t mValue;
+    bool mConstant;
+};
+
+class Expr : public IDimensionExpr
+{
+public:
+    explicit Expr(apiv::VDimensionExpr* impl)
+    {
+        mImpl = impl;
+    }
+    ~Expr() noexcept override = default;
+};
+
+class Builder : public apiv::VExprBuilder
+{
+public:
+    IDimensionExpr const* make(int64_t value, bool constant)
+    {
+        mValues.push_back(std::make_unique<Value>(value, constant));
+        mExprs.push_back(std::make_unique<Expr>(mValues.back().get()));
+        return mExprs.back().get();
+    }
+    IDimensionExpr const* constant(int64_t value) override
+    {
+        return make(value, true);
+    }
+    IDimensionExpr const* operation(DimensionOperation op, IDimensionExpr const& a, IDimensionExpr const& b) override
+    {
+        int64_t const x = a.getConstantValue();
+        int64_t const y = b.getConstantValue();
+        bool const c = a.isConstant() && b.isConstant();
+        switch (op)
+        {
+        case DimensionOperation::kSUM: return make(x + y, c);
+        case DimensionOperation::kPROD: return make(x * y, c);
+        case DimensionOperation::kMAX: return make(x > y ? x : y, c);
+        case DimensionOperation::kMIN: return make(x < y ? x : y, c);
+        case DimensionOperation::kSUB: return make(x - y, c);
+        case DimensionOperation::kEQUAL: return make(x == y, c);
+        case DimensionOperation::kLESS: return make(x < y, c);
+        case DimensionOperation::kFLOOR_DIV: return make(x / y, c);
+        case DimensionOperation::kCEIL_DIV: return make((x + y - 1) / y, c);
+        }
+        return nullptr;
+    }
+    IDimensionExpr const* declareSizeTensor(int32_t, IDimensionExpr const&, IDimensionExpr const&) override
+    {
+        return nullptr;
+    }
+
+private:
+    std::deque<std::unique_ptr<Value>> mValues;
+    std::deque<std::unique_ptr<Expr>> mExprs;
+};
+
+class ExprBuilder : public IExprBuilder
+{
+public:
+    explicit ExprBuilder(apiv::VExprBuilder* impl)
+    {
+        mImpl = impl;
+    }
+    ~ExprBuilder() noexcept override = default;
+};
+
+DimsExprs dimsOf(Builder& b, std::vector<int64_t> const& values, std::vector<bool> const& constant)
+{
+    DimsExprs d{};
+    d.nbDims = static_cast<int32_t>(values.size());
+    for (size_t k = 0; k < values.size(); ++k)
+    {
+        d.d[k] = b.make(values[k], constant[k]);
+    }
+    return d;
+}
+
+std::vector<int64_t> valuesOf(DimsExprs const& d)
+{
+    std::vector<int64_t> v;
+    for (int32_t k = 0; k < d.nbDims; ++k)
+    {
+        v.push_back(d.d[k] == nullptr ? -999 : d.d[k]->getConstantValue());
+    }
+    return v;
+}
+
+Dims dims(std::vector<int64_t> const& values)
+{
+    Dims d{};
+    d.nbDims = static_cast<int32_t>(values.size());
+    for (size_t k = 0; k < values.size(); ++k)
+    {
+        d.d[k] = values[k];
+    }
+    return d;
+}
+
+DynamicPluginTensorDesc dynamicDesc(DataType type, std::vector<int64_t> const& shape, TensorFormat format = TensorFormat::kLINEAR)
+{
+    DynamicPluginTensorDesc desc{};
+    desc.desc.type = type;
+    desc.desc.format = format;
+    desc.desc.dims = dims(shape);
+    desc.min = desc.opt = desc.max = dims(shape);
+    return desc;
+}
+
+PluginTensorDesc runtimeDesc(DataType type, std::vector<int64_t> const& shape)
+{
+    PluginTensorDesc desc{};
+    desc.type = type;
+    desc.format = TensorFormat::kLINEAR;
+    desc.dims = dims(shape);
+    return desc;
+}
+
+// --- logging ---
+
+class CapturingLogger : public ILogger
+{
+public:
+    void log(Severity severity, char const* msg) noexcept override
+    {
+        if (severity == Severity::kERROR)
+        {
+            messages.emplace_back(msg);
+        }
+    }
+    std::vector<std::string> messages;
+};
+
+class Finder : public ILoggerFinder
+{
+public:
+    explicit Finder(ILogger* logger)
+        : mLogger(logger)
+    {
+    }
+    ILogger* findLogger() override
+    {
+        return mLogger;
+    }
+
+private:
+    ILogger* mLogger;
+};
+
+// --- helpers over the plugin interfaces ---
+
+struct Fields
+{
+    std::vector<PluginField> fields;
+    PluginFieldCollection fc{};
+};
+
+std::unique_ptr<Fields> beamFields(int32_t const* nb, int32_t const* bl, PluginFieldType type = PluginFieldType::kINT32)
+{
+    auto f = std::make_unique<Fields>();
+    if (nb != nullptr)
+    {
+        f->fields.emplace_back("num_beams", nb, type, 1);
+    }
+    if (bl != nullptr)
+    {
+        f->fields.emplace_back("beam_length", bl, type, 1);
+    }
+    f->fc.nbFields = static_cast<int32_t>(f->fields.size());
+    f->fc.fields = f->fields.data();
+    return f;
+}
+
+IPluginV3OneCore* core(IPluginV3* p)
+{
+    return static_cast<IPluginV3OneCore*>(p->getCapabilityInterface(PluginCapabilityType::kCORE));
+}
+
+IPluginV3OneBuild* build(IPluginV3* p)
+{
+    return static_cast<IPluginV3OneBuild*>(p->getCapabilityInterface(PluginCapabilityType::kBUILD));
+}
+
+IPluginV3OneRuntime* runtime(IPluginV3* p)
+{
+    return static_cast<IPluginV3OneRuntime*>(p->getCapabilityInterface(PluginCapabilityType::kRUNTIME));
+}
+
+// The (num_beams, beam_length) a plugin serializes; {-1, -1} when the fields are not as expected.
+std::vector<int32_t> serialized(IPluginV3* p)
+{
+    PluginFieldCollection const* fc = runtime(p)->getFieldsToSerialize();
+    std::vector<int32_t> out{-1, -1};
+    if (fc == nullptr || fc->nbFields != 2)
+    {
+        return out;
+    }
+    for (int32_t k = 0; k < 2; ++k)
+    {
+        PluginField const& f = fc->fields[k];
+        if (f.type != PluginFieldType::kINT32 || f.length != 1 || f.data == nullptr)
+        {
+            return {-1, -1};
+        }
+        int32_t const value = *static_cast<int32_t const*>(f.data);
+        if (std::strcmp(f.name, "num_beams") == 0)
+        {
+            out[0] = value;
+        }
+        else if (std::strcmp(f.name, "beam_length") == 0)
+        {
+            out[1] = value;
+        }
+    }
+    return out;
+}
+
+IPluginCreatorV3One* creatorNamed(char const* name)
+{
+    int32_t n = 0;
+    IPluginCreatorInterface* const* creators = getCreators(n);
+    for (int32_t k = 0; k < n; ++k)
+    {
+        auto* c = static_cast<IPluginCreatorV3One*>(creators[k]);
+        if (std::strcmp(c->getPluginName(), name) == 0)
+        {
+            return c;
+        }
+    }
+    return nullptr;
+}
+
+void checkCommon(char const* name, IPluginCreatorV3One* creator)
+{
+    std::string const tag = std::string(name) + ": ";
+    check(creator != nullptr, tag + "creator returned by getCreators");
+    if (creator == nullptr)
+    {
+        return;
+    }
+    check(std::strcmp(creator->getInterfaceInfo().kind, "PLUGIN CREATOR_V3ONE") == 0, tag + "creator is V3One");
+    check(std::strcmp(creator->getPluginVersion(), "1") == 0 && std::strcmp(creator->getPluginNamespace(), "") == 0,
+        tag + "creator version 1, default namespace");
+    PluginFieldCollection const* names = creator->getFieldNames();
+    check(names != nullptr && names->nbFields == 2 && std::strcmp(names->fields[0].name, "num_beams") == 0
+            && std::strcmp(names->fields[1].name, "beam_length") == 0
+            && names->fields[0].type == PluginFieldType::kINT32 && names->fields[1].type == PluginFieldType::kINT32,
+        tag + "field names num_beams, beam_length (int32)");
+
+    int32_t const nb = 3;
+    int32_t const bl = 4;
+    int32_t const zero = 0;
+    int64_t const wide = 3;
+    check(creator->createPlugin(name, &beamFields(&nb, nullptr)->fc, TensorRTPhase::kBUILD) == nullptr,
+        tag + "missing beam_length is rejected");
+    check(creator->createPlugin(name, &beamFields(&zero, &bl)->fc, TensorRTPhase::kBUILD) == nullptr,
+        tag + "num_beams = 0 is rejected");
+    auto wideFields = beamFields(nullptr, nullptr);
+    wideFields->fields.emplace_back("num_beams", &wide, PluginFieldType::kINT64, 1);
+    wideFields->fields.emplace_back("beam_length", &wide, PluginFieldType::kINT64, 1);
+    wideFields->fc.nbFields = 2;
+    wideFields->fc.fields = wideFields->fields.data();
+    check(creator->createPlugin(name, &wideFields->fc, TensorRTPhase::kBUILD) == nullptr,
+        tag + "int64 fields are rejected");
+
+    std::unique_ptr<IPluginV3> plugin(creator->createPlugin(name, &beamFields(&nb, &bl)->fc, TensorRTPhase::kBUILD));
+    check(plugin != nullptr, tag + "created from num_beams=3, beam_length=4");
+    if (!plugin)
+    {
+        return;
+    }
+    check(core(plugin.get()) != nullptr && build(plugin.get()) != nullptr && runtime(plugin.get()) != nullptr,
+        tag + "core, build and runtime capabilities");
+    check(std::strcmp(core(plugin.get())->getInterfaceInfo().kind, "PLUGIN_V3ONE_CORE") == 0
+            && std::strcmp(build(plugin.get())->getInterfaceInfo().kind, "PLUGIN_V3ONE_BUILD") == 0
+            && std::strcmp(runtime(plugin.get())->getInterfaceInfo().kind, "PLUGIN_V3ONE_RUNTIME") == 0,
+        tag + "capability interface kinds");
+    check(std::strcmp(core(plugin.get())->getPluginName(), name) == 0
+            && std::strcmp(core(plugin.get())->getPluginVersion(), "1") == 0,
+        tag + "plugin name and version match the creator");
+    check(build(plugin.get())->getNbOutputs() == 6, tag + "six outputs");
+
+    check(serialized(plugin.get()) == std::vector<int32_t>{3, 4}, tag + "serializes num_beams=3, beam_length=4");
+    std::unique_ptr<IPluginV3> restored(
+        creator->createPlugin(name, runtime(plugin.get())->getFieldsToSerialize(), TensorRTPhase::kRUNTIME));
+    check(restored != nullptr && serialized(restored.get()) == std::vector<int32_t>{3, 4},
+        tag + "runtime-phase createPlugin from the serialized fields round-trips");
+    std::unique_ptr<IPluginV3> cloned(plugin->clone());
+    check(cloned != nullptr && serialized(cloned.get()) == std::vector<int32_t>{3, 4}, tag + "clone keeps attributes");
+    std::unique_ptr<IPluginV3> attached(runtime(plugin.get())->attachToContext(nullptr));
+    check(attached != nullptr && attached.get() != plugin.get() && serialized(attached.get()) == std::vector<int32_t>{3, 4},
+        tag + "attachToContext returns a new plugin with the same attributes");
+}
+
+void checkPackBeams()
+{
+    char const* name = "RedrafterPackBeams";
+    IPluginCreatorV3One* creator = creatorNamed(name);
+    checkCommon(name, creator);
+    if (creator == nullptr)
+    {
+        return;
+    }
+    int32_t const nb = 3;
+    int32_t const bl = 4; // n_cap = 10, one mask word
+    std::unique_ptr<IPluginV3> plugin(creator->createPlugin(name, &beamFields(&nb, &bl)->fc, TensorRTPhase::kBUILD));
+    IPluginV3OneBuild* b = build(plugin.get());
+    IPluginV3OneRuntime* r = runtime(plugin.get());
+
+    DataType in[2] = {DataType::kINT32, DataType::kINT32};
+    DataType out[6];
+    check(b->getOutputDataTypes(out, 6, in, 2) == 0, name + std::string(": int32 inputs accepted"));
+    bool allInt = true;
+    for (DataType t : out)
+    {
+        allInt = allInt && t == DataType::kINT32;
+    }
+    check(allInt, name + std::string(": every output is int32"));
+    DataType badIn[2] = {DataType::kFLOAT, DataType::kINT32};
+    check(b->getOutputDataTypes(out, 6, badIn, 2) != 0, name + std::string(": float draft_tokens rejected"));
+
+    Builder values;
+    ExprBuilder exprs(&values);
+    DimsExprs inputs[2] = {dimsOf(values, {5, 3, 4}, {false, true, true}), dimsOf(values, {5}, {false})};
+    DimsExprs outputs[6];
+    check(b->getOutputShapes(inputs, 2, nullptr, 0, outputs, 6, exprs) == 0, name + std::string(": shapes inferred"));
+    std::vector<std::vector<int64_t>> const expected
+        = {{5, 10}, {5}, {5, 3, 4}, {5, 10}, {5, 10, 1}, {5, 10}};
+    bool shapesOk = true;
+    for (int k = 0; k < 6; ++k)
+    {
+        shapesOk = shapesOk && valuesOf(outputs[k]) == expected[k];
+    }
+    check(shapesOk, name + std::string(": output shapes [bs,10] [bs] [bs,3,4] [bs,10] [bs,10,1] [bs,10]"));
+    check(outputs[0].d[1]->isConstant() && outputs[4].d[2]->isConstant(), name + std::string(": n_cap and W are constants"));
+    DimsExprs wrong[2] = {dimsOf(values, {5, 2, 4}, {false, true, true}), dimsOf(values, {5}, {false})};
+    check(b->getOutputShapes(wrong, 2, nullptr, 0, outputs, 6, exprs) != 0,
+        name + std::string(": num_beams mismatch rejected"));
+
+    int32_t const nb17 = 17;
+    int32_t const bl3 = 3; // n_cap = 35: two mask words
+    std::unique_ptr<IPluginV3> wide(creator->createPlugin(name, &beamFields(&nb17, &bl3)->fc, TensorRTPhase::kBUILD));
+    DimsExprs wideIn[2] = {dimsOf(values, {2, 17, 3}, {true, true, true}), dimsOf(values, {2}, {true})};
+    check(build(wide.get())->getOutputShapes(wideIn, 2, nullptr, 0, outputs, 6, exprs) == 0
+            && valuesOf(outputs[4]) == std::vector<int64_t>{2, 35, 2},
+        name + std::string(": 17 beams of length 3 give a [bs, 35, 2] mask"));
+
+    std::vector<DynamicPluginTensorDesc> io
+        = {dynamicDesc(DataType::kINT32, {-1, 3, 4}), dynamicDesc(DataType::kINT32, {-1})};
+    for (int k = 0; k < 6; ++k)
+    {
+        io.push_back(dynamicDesc(DataType::kINT32, {-1, 10}));
+    }
+    bool formats = true;
+    for (int pos = 0; pos < 8; ++pos)
+    {
+        formats = formats && b->supportsFormatCombination(pos, io.data(), 2, 6);
+    }
+    check(formats, name + std::string(": linear int32 supported at every position"));
+    io[0].desc.type = DataType::kFLOAT;
+    check(!b->supportsFormatCombination(0, io.data(), 2, 6), name + std::string(": float rejected"));
+    io[0].desc.type = DataType::kINT32;
+    io[0].desc.format = TensorFormat::kCHW32;
+    check(!b->supportsFormatCombination(0, io.data(), 2, 6), name + std::string(": non-linear format rejected"));
+    io[0].desc.format = TensorFormat::kLINEAR;
+
+    check(b->configurePlugin(io.data(), 2, io.data() + 2, 6) == 0, name + std::string(": configure with dynamic bs"));
+    check(b->getWorkspaceSize(io.data(), 2, io.data() + 2, 6) == 0, name + std::string(": no workspace"));
+    std::vector<PluginTensorDesc> rin = {runtimeDesc(DataType::kINT32, {7, 3, 4}), runtimeDesc(DataType::kINT32, {7})};
+    std::vector<PluginTensorDesc> rout(6, runtimeDesc(DataType::kINT32, {7, 10}));
+    check(r->onShapeChange(rin.data(), 2, rout.data(), 6) == 0, name + std::string(": onShapeChange accepts [7,3,4], [7]"));
+    rin[1] = runtimeDesc(DataType::kINT32, {6});
+    check(r->onShapeChange(rin.data(), 2, rout.data(), 6) != 0, name + std::string(": batch mismatch rejected"));
+    rin = {runtimeDesc(DataType::kINT32, {0, 3, 4}), runtimeDesc(DataType::kINT32, {0})};
+    check(r->enqueue(rin.data(), rout.data(), nullptr, nullptr, nullptr, nullptr) == 0,
+        name + std::string(": enqueue of an empty batch is a no-op"));
+}
+
+void checkGreedyAccept()
+{
+    char const* name = "RedrafterGreedyAccept";
+    IPluginCreatorV3One* creator = creatorNamed(name);
+    checkCommon(name, creator);
+    if (creator == nullptr)
+    {
+        return;
+    }
+    int32_t const nb = 3;
+    int32_t const bl = 4;
+    std::unique_ptr<IPluginV3> plugin(creator->createPlugin(name, &beamFields(&nb, &bl)->fc, TensorRTPhase::kBUILD));
+    IPluginV3OneBuild* b = build(plugin.get());
+    IPluginV3OneRuntime* r = runtime(plugin.get());
+
+    DataType out[6];
+    for (DataType logits : {DataType::kFLOAT, DataType::kHALF, DataType::kBF16})
+    {
+        DataType in[4] = {logits, DataType::kINT32, DataType::kINT32, DataType::kINT32};
+        bool allInt = b->getOutputDataTypes(out, 6, in, 4) == 0;
+        for (DataType t : out)
+        {
+            allInt = allInt && t == DataType::kINT32;
+        }
+        check(allInt, name + std::string(": logits type accepted, int32 outputs"));
+    }
+    DataType badIn[4] = {DataType::kINT8, DataType::kINT32, DataType::kINT32, DataType::kINT32};
+    check(b->getOutputDataTypes(out, 6, badIn, 4) != 0, name + std::string(": int8 logits rejected"));
+
+    Builder values;
+    ExprBuilder exprs(&values);
+    DimsExprs inputs[4] = {dimsOf(values, {5, 10, 32000}, {false, false, false}),
+        dimsOf(values, {5, 3, 4}, {false, true, true}), dimsOf(values, {5, 3, 4}, {false, true, true}),
+        dimsOf(values, {5}, {false})};
+    DimsExprs outputs[6];
+    check(b->getOutputShapes(inputs, 4, nullptr, 0, outputs, 6, exprs) == 0, name + std::string(": shapes inferred"));
+    bool shapesOk = true;
+    for (int k = 0; k < 6; ++k)
+    {
+        shapesOk = shapesOk && valuesOf(outputs[k]) == (k < 4 ? std::vector<int64_t>{5} : std::vector<int64_t>{5, 4});
+    }
+    check(shapesOk, name + std::string(": output shapes [bs] x4, [bs, 4] x2"));
+    inputs[2] = dimsOf(values, {5, 3, 5}, {false, true, true});
+    check(b->getOutputShapes(inputs, 4, nullptr, 0, outputs, 6, exprs) != 0,
+        name + std::string(": beam_length mismatch rejected"));
+
+    std::vector<DynamicPluginTensorDesc> io = {dynamicDesc(DataType::kHALF, {8, 10, 100}),
+        dynamicDesc(DataType::kINT32, {8, 3, 4}), dynamicDesc(DataType::kINT32, {8, 3, 4}),
+        dynamicDesc(DataType::kINT32, {8})};
+    for (int k = 0; k < 6; ++k)
+    {
+        io.push_back(dynamicDesc(DataType::kINT32, {8}));
+    }
+    bool formats = true;
+    for (int pos = 0; pos < 10; ++pos)
+    {
+        formats = formats && b->supportsFormatCombination(pos, io.data(), 4, 6);
+    }
+    check(formats, name + std::string(": half logits and int32 elsewhere supported"));
+    io[0].desc.type = DataType::kINT32;
+    check(!b->supportsFormatCombination(0, io.data(), 4, 6), name + std::string(": int32 logits rejected"));
+    io[1].desc.type = DataType::kFLOAT;
+    check(!b->supportsFormatCombination(1, io.data(), 4, 6), name + std::string(": float draft_tokens rejected"));
+    io[0].desc.type = DataType::kHALF;
+    io[1].desc.type = DataType::kINT32;
+    check(b->configurePlugin(io.data(), 4, io.data() + 4, 6) == 0, name + std::string(": configure"));
+    check(b->getWorkspaceSize(io.data(), 4, io.data() + 4, 6) == 512,
+        name + std::string(": workspace 8*10*4 = 320 bytes, rounded up to 512"));
+
+    std::vector<PluginTensorDesc> rin = {runtimeDesc(DataType::kHALF, {2, 10, 100}),
+        runtimeDesc(DataType::kINT32, {2, 3, 4}), runtimeDesc(DataType::kINT32, {2, 3, 4}),
+        runtimeDesc(DataType::kINT32, {2})};
+    std::vector<PluginTensorDesc> rout(6, runtimeDesc(DataType::kINT32, {2}));
+    check(r->onShapeChange(rin.data(), 4, rout.data(), 6) == 0, name + std::string(": onShapeChange accepts"));
+    rin[3] = runtimeDesc(DataType::kINT32, {3});
+    check(r->onShapeChange(rin.data(), 4, rout.data(), 6) != 0, name + std::string(": batch mismatch rejected"));
+}
+
+void checkLogging()
+{
+    CapturingLogger logger;
+    Finder finder(&logger);
+    setLoggerFinder(&finder);
+    IPluginCreatorV3One* creator = creatorNamed("RedrafterPackBeams");
+    PluginFieldCollection empty{};
+    check(creator != nullptr && creator->createPlugin("x", &empty, TensorRTPhase::kBUILD) == nullptr,
+        "logging: bad fields rejected");
+    check(!logger.messages.empty() && logger.messages.back().find("[RedrafterPlugins] RedrafterPackBeams") == 0,
+        "logging: the error reached the logger found through setLoggerFinder");
+    setLoggerFinder(nullptr);
+}
+
+} // namespace
+
+int main()
+{
+    int32_t n = -1;
+    IPluginCreatorInterface* const* creators = getCreators(n);
+    check(creators != nullptr && n == 2, "getCreators returns two creators");
+    checkPackBeams();
+    checkGreedyAccept();
+    checkLogging();
+    std::printf("harness: %d checks, %d failed\n", gChecks, gFailures);
+    return gFailures == 0 ? 0 : 1;
+}

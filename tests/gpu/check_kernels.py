@@ -1,0 +1,504 @@
+"""Check the ReDrafter CUDA kernels against the PyTorch reference on a GPU, and time them.
+
+Run through tests/gpu/check_kernels.sh, which builds plugins/ with nvcc first. Needs torch (with
+CUDA) and this repository; no TensorRT, no pytest, no hypothesis. Output format: docs/plugins.md.
+
+    python tests/gpu/check_kernels.py --library /tmp/x/libredrafter_kernels.so
+
+``--backend host --library libredrafter_host.so`` runs the same script on a CPU against the host
+library (the kernels' core functions in plain C++): that is how the script itself was tested on
+a machine without a GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from trtllm_redrafter.accept import accept_greedy  # noqa: E402
+from trtllm_redrafter.tree import pack_beams, unpack_mask_bits  # noqa: E402
+
+DTYPE_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
+DTYPE_NAMES = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
+PACK_FIELDS = ("tokens", "gen_lengths", "draft_indices", "offsets", "mask", "position_ids")
+ACCEPT_FIELDS = (
+    "num_accepted_tokens",
+    "accepted_beam_index",
+    "next_token",
+    "hidden_index",
+    "path_indices",
+    "accepted_tokens",
+)
+I32, PTR = ctypes.c_int32, ctypes.c_void_p
+
+
+def ptr(t: torch.Tensor) -> ctypes.c_void_p:
+    return ctypes.c_void_p(t.data_ptr())
+
+
+def n_cap(nb: int, bl: int) -> int:
+    return nb * (bl - 1) + 1
+
+
+class Kernels:
+    """ctypes binding of the launchers: the CUDA library (device) or the host library (host)."""
+
+    def __init__(self, library: Path, backend: str) -> None:
+        self.backend = backend
+        self.device = torch.device("cuda" if backend == "device" else "cpu")
+        lib = ctypes.CDLL(str(library))
+        if backend == "device":
+            lib.redrafterPackBeams.argtypes = [PTR, PTR, I32, I32, I32] + [PTR] * 7
+            lib.redrafterPackedArgmax.argtypes = [PTR, I32, PTR, I32, I32, I32, PTR, PTR]
+            lib.redrafterGreedyAccept.argtypes = [PTR, I32, PTR, PTR, PTR] + [I32] * 5 + [PTR] * 8
+            lib.redrafterGreedyAcceptWorkspaceSize.argtypes = [I32, I32]
+            lib.redrafterGreedyAcceptWorkspaceSize.restype = ctypes.c_size_t
+            names = ("redrafterPackBeams", "redrafterPackedArgmax", "redrafterGreedyAccept")
+        else:
+            lib.redrafterPackBeamsHost.argtypes = [PTR, PTR, I32, I32, I32] + [PTR] * 6
+            lib.redrafterPackedArgmaxHost.argtypes = [PTR, I32, PTR, I32, I32, I32, I32, PTR]
+            lib.redrafterGreedyAcceptHost.argtypes = [PTR, I32, PTR, PTR, PTR] + [I32] * 6 + [PTR] * 6
+            names = ("redrafterPackBeamsHost", "redrafterPackedArgmaxHost", "redrafterGreedyAcceptHost")
+        for name in names:
+            getattr(lib, name).restype = I32
+        self.lib = lib
+        self.workspace = torch.empty(0, dtype=torch.uint8, device=self.device)
+
+    def _stream(self) -> ctypes.c_void_p:
+        return ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
+
+    @staticmethod
+    def _check(status: int, what: str) -> None:
+        if status != 0:
+            raise RuntimeError(f"{what} returned status {status}")
+
+    def pack_outputs(self, bs: int, nb: int, bl: int) -> dict[str, torch.Tensor]:
+        cap = n_cap(nb, bl)
+        shapes = {
+            "tokens": (bs, cap),
+            "gen_lengths": (bs,),
+            "draft_indices": (bs, nb, bl),
+            "offsets": (bs, cap),
+            "mask": (bs, cap, (cap + 31) // 32),
+            "position_ids": (bs, cap),
+        }
+        return {k: torch.full(s, -7, dtype=torch.int32, device=self.device) for k, s in shapes.items()}
+
+    def pack(self, beams: torch.Tensor, base: torch.Tensor, out: dict[str, torch.Tensor] | None = None) -> dict:
+        """beams int32 [bs, nb, bl], base int32 [bs], both on self.device."""
+        bs, nb, bl = beams.shape
+        out = out if out is not None else self.pack_outputs(bs, nb, bl)
+        args = [ptr(beams), ptr(base), bs, nb, bl, *(ptr(out[k]) for k in PACK_FIELDS)]
+        if self.backend == "device":
+            self._check(self.lib.redrafterPackBeams(*args, self._stream()), "redrafterPackBeams")
+        else:
+            self._check(self.lib.redrafterPackBeamsHost(*args), "redrafterPackBeamsHost")
+        return out
+
+    def argmax(self, logits: torch.Tensor, gen_lengths: torch.Tensor) -> torch.Tensor:
+        bs, slots, vocab = logits.shape
+        out = torch.full((bs, slots), -7, dtype=torch.int32, device=self.device)
+        code = DTYPE_CODES[logits.dtype]
+        if self.backend == "device":
+            status = self.lib.redrafterPackedArgmax(
+                ptr(logits), code, ptr(gen_lengths), bs, slots, vocab, ptr(out), self._stream()
+            )
+        else:
+            args = (ptr(logits), code, ptr(gen_lengths), bs, slots, vocab, 256, ptr(out))
+            status = self.lib.redrafterPackedArgmaxHost(*args)
+        self._check(status, "packed argmax")
+        return out
+
+    def accept_outputs(self, bs: int, bl: int) -> dict[str, torch.Tensor]:
+        shapes = [(bs,)] * 4 + [(bs, bl)] * 2
+        return {k: torch.full(s, -7, dtype=torch.int32, device=self.device) for k, s in zip(ACCEPT_FIELDS, shapes)}
+
+    def accept(
+        self,
+        logits: torch.Tensor,
+        beams: torch.Tensor,
+        indices: torch.Tensor,
+        gen_lengths: torch.Tensor,
+        out: dict[str, torch.Tensor] | None = None,
+    ) -> dict[str, torch.Tensor]:
+        bs, slots, vocab = logits.shape
+        _, nb, bl = beams.shape
+        out = out if out is not None else self.accept_outputs(bs, bl)
+        head = [ptr(logits), DTYPE_CODES[logits.dtype], ptr(beams), ptr(indices), ptr(gen_lengths), bs, slots, vocab]
+        tail = [ptr(out[k]) for k in ACCEPT_FIELDS]
+        if self.backend == "device":
+            need = self.lib.redrafterGreedyAcceptWorkspaceSize(bs, slots)
+            if self.workspace.numel() < need:
+                self.workspace = torch.empty(need, dtype=torch.uint8, device=self.device)
+            status = self.lib.redrafterGreedyAccept(*head, nb, bl, ptr(self.workspace), *tail, self._stream())
+        else:
+            status = self.lib.redrafterGreedyAcceptHost(*head, nb, bl, 256, *tail)
+        self._check(status, "greedy accept")
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# random cases (generated on the CPU with a seeded generator, then moved to the device)
+
+
+def random_beams(gen: torch.Generator, bs: int, nb: int, bl: int, vocab: int) -> torch.Tensor:
+    beams = torch.randint(0, vocab, (bs, nb, bl), generator=gen)
+    beams[:, :, 0] = beams[:, :1, 0]  # shared root
+    return beams
+
+
+def random_logits(gen: torch.Generator, shape: tuple[int, int, int], dtype: torch.dtype, kind: str) -> torch.Tensor:
+    if kind == "levels":  # few distinct values: ties everywhere
+        values = torch.randint(-2, 3, shape, generator=gen).float()
+    else:
+        values = torch.randn(shape, generator=gen) * 4
+    if kind == "specials":
+        pick = torch.rand(shape, generator=gen)
+        values[pick < 0.02] = float("nan")
+        values[(pick >= 0.02) & (pick < 0.05)] = float("inf")
+        values[(pick >= 0.05) & (pick < 0.1)] = float("-inf")
+        values[(pick >= 0.1) & (pick < 0.15)] = -0.0
+    return values.to(dtype)
+
+
+def plant_chains(gen: torch.Generator, logits: torch.Tensor, beams: torch.Tensor, indices: torch.Tensor) -> None:
+    """Make the target agree with a random beam up to a random depth in every row."""
+    bs, nb, bl = beams.shape
+    for b in range(bs):
+        beam = int(torch.randint(nb, (1,), generator=gen))
+        depth = int(torch.randint(bl, (1,), generator=gen))
+        for j in range(depth):
+            row = logits[b, int(indices[b, beam, j])]
+            finite = row.float()[torch.isfinite(row.float())]
+            top = float(finite.max()) if finite.numel() else 0.0
+            tie = bool(torch.rand(1, generator=gen) < 0.2)  # a tie at a lower index stops the beam
+            row[int(beams[b, beam, j + 1])] = top if tie else top + 1
+
+
+def on_device(t: torch.Tensor, device: torch.device, element_offset: int = 0) -> torch.Tensor:
+    """Copy to `device`, starting `element_offset` elements into a fresh buffer (any alignment)."""
+    buffer = torch.zeros(element_offset + t.numel(), dtype=t.dtype, device=device)
+    out = buffer[element_offset:].view(t.shape)
+    out.copy_(t)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# comparisons (return a list of problems; empty = equal)
+
+
+def compare_pack(out: dict[str, torch.Tensor], beams: torch.Tensor, base: torch.Tensor) -> list[str]:
+    got = {k: v.cpu().long() for k, v in out.items()}
+    bs, nb, bl = beams.shape
+    cap = n_cap(nb, bl)
+    ref = pack_beams(beams)
+    n = ref.tokens.shape[1]
+    words = (n + 31) // 32
+    padding_rows = torch.eye(cap, dtype=torch.bool)[n:].expand(bs, -1, -1)  # slots >= n see only themselves
+    checks = {
+        "gen_lengths": torch.equal(got["gen_lengths"], ref.gen_lengths),
+        "draft_indices": torch.equal(got["draft_indices"], ref.draft_indices),
+        "tokens": torch.equal(got["tokens"][:, :n], ref.tokens) and not got["tokens"][:, n:].any(),
+        "offsets": torch.equal(got["offsets"][:, :n], ref.position_offsets) and not got["offsets"][:, n:].any(),
+        "position_ids": torch.equal(got["position_ids"], base[:, None] + got["offsets"])
+        and torch.equal(got["position_ids"][:, :n], base[:, None] + ref.position_offsets),
+        "mask": torch.equal(got["mask"][:, :n, :words], ref.packed_mask.long())
+        and not got["mask"][:, :n, words:].any()
+        and torch.equal(unpack_mask_bits(got["mask"][:, n:], cap), padding_rows),
+    }
+    return [f"{k} differs" for k, ok in checks.items() if not ok]
+
+
+def reference_accept(logits_cpu: torch.Tensor, beams: torch.Tensor, indices: torch.Tensor) -> dict[str, torch.Tensor]:
+    acc = accept_greedy(logits_cpu.argmax(-1), beams, indices)
+    return {
+        "num_accepted_tokens": acc.num_accepted_tokens,
+        "accepted_beam_index": acc.accepted_beam_index,
+        "next_token": acc.next_token,
+        "hidden_index": acc.hidden_index,
+        "path_indices": acc.path_indices,
+        "accepted_tokens": acc.accepted_tokens,
+    }
+
+
+def compare_accept(out: dict[str, torch.Tensor], ref: dict[str, torch.Tensor]) -> list[str]:
+    return [f"{k} differs" for k in ACCEPT_FIELDS if not torch.equal(out[k].cpu().long(), ref[k])]
+
+
+# ---------------------------------------------------------------------------------------------
+# correctness
+
+
+class Tally:
+    def __init__(self, name: str) -> None:
+        self.name, self.cases, self.mismatches, self.first = name, 0, 0, ""
+
+    def add(self, problems: list[str], describe: Callable[[], str]) -> None:
+        self.cases += 1
+        if problems:
+            self.mismatches += 1
+            self.first = self.first or f"{describe()}: {', '.join(problems)}"
+
+    def line(self) -> str:
+        text = f"  {self.name:<16} {self.cases:>6} cases   {self.mismatches:>4} mismatches"
+        return text + (f"   first: {self.first}" if self.first else "")
+
+
+EDGE_BEAMS = {
+    "one beam": torch.tensor([[[5, 6, 7, 8]], [[1, 1, 1, 1]]]),
+    "beam length 1": torch.tensor([[[4], [4], [4]], [[2], [2], [2]]]),
+    "identical beams": torch.tensor([[[1, 2, 3, 4]] * 5]),
+    "distinct beams": torch.stack([torch.tensor([9, 100 + i, 200 + i]) for i in range(17)])[None],
+    "rows differ": torch.tensor([[[1, 2, 3], [1, 2, 3]], [[4, 5, 6], [4, 7, 8]], [[0, 0, 1], [0, 0, 2]]]),
+    "docs example": torch.tensor([[[7, 3, 5], [7, 3, 4], [7, 9, 2]]]),
+}
+
+
+def check_pack(kernels: Kernels, cases: int, gen: torch.Generator) -> Tally:
+    tally = Tally("pack_beams")
+    configs = [(beams, f"edge case '{name}'") for name, beams in EDGE_BEAMS.items()]
+    for _ in range(cases):
+        bs, nb, bl = (int(torch.randint(1, m + 1, (1,), generator=gen)) for m in (8, 16, 8))
+        vocab = int(torch.randint(1, 7, (1,), generator=gen))
+        configs.append((random_beams(gen, bs, nb, bl, vocab), f"bs={bs} nb={nb} bl={bl} vocab={vocab}"))
+    for beams, label in configs:
+        base = torch.randint(0, 1 << 20, (beams.shape[0],), generator=gen)
+        out = kernels.pack(on_device(beams.int(), kernels.device), on_device(base.int(), kernels.device))
+        tally.add(compare_pack(out, beams, base), lambda label=label: label)
+    return tally
+
+
+def check_accept(kernels: Kernels, cases: int, gen: torch.Generator) -> tuple[Tally, Tally]:
+    accept_tally, argmax_tally = Tally("greedy_accept"), Tally("packed_argmax")
+    dtypes = list(DTYPE_CODES)
+    kinds = ["normal", "levels", "specials"]
+    configs = [(beams, 12, torch.float32, "normal", f"edge case '{name}'") for name, beams in EDGE_BEAMS.items()]
+    for _ in range(cases):
+        bs, nb, bl = (int(torch.randint(1, m + 1, (1,), generator=gen)) for m in (6, 12, 8))
+        beams = random_beams(gen, bs, nb, bl, int(torch.randint(1, 7, (1,), generator=gen)))
+        vocab = int(torch.randint(int(beams.max()) + 1, 2049, (1,), generator=gen))
+        dtype = dtypes[int(torch.randint(3, (1,), generator=gen))]
+        kind = kinds[int(torch.randint(3, (1,), generator=gen))]
+        configs.append((beams, vocab, dtype, kind, f"bs={bs} nb={nb} bl={bl} V={vocab} {DTYPE_NAMES[dtype]} {kind}"))
+    for beams, vocab, dtype, kind, label in configs:
+        vocab = max(vocab, int(beams.max()) + 1)
+        bs, nb, bl = beams.shape
+        tree = pack_beams(beams)
+        n = tree.tokens.shape[1]
+        slots = [n, n_cap(nb, bl), n_cap(nb, bl) + 3][int(torch.randint(3, (1,), generator=gen))]
+        logits = random_logits(gen, (bs, slots, vocab), dtype, kind)
+        if kind != "specials":
+            plant_chains(gen, logits, beams, tree.draft_indices)
+        offset = int(torch.randint(8, (1,), generator=gen))
+        device_logits = on_device(logits, kernels.device, offset)
+        gen_lengths = on_device(tree.gen_lengths.int(), kernels.device)
+        out = kernels.accept(
+            device_logits,
+            on_device(beams.int(), kernels.device),
+            on_device(tree.draft_indices.int(), kernels.device),
+            gen_lengths,
+        )
+        describe = lambda label=label, offset=offset, slots=slots: f"{label} slots={slots} offset={offset}"  # noqa: E731
+        accept_tally.add(compare_accept(out, reference_accept(logits, beams, tree.draft_indices)), describe)
+        got = kernels.argmax(device_logits, gen_lengths).cpu().long()
+        real = torch.arange(slots)[None, :] < tree.gen_lengths[:, None]
+        ok = torch.equal(got[real], logits.argmax(-1)[real]) and bool((got[~real] == -1).all())
+        argmax_tally.add([] if ok else ["argmax differs"], describe)
+    return accept_tally, argmax_tally
+
+
+def check_large_vocab(kernels: Kernels, gen: torch.Generator, vocabs: list[int]) -> Tally:
+    """Realistic vocabularies (many vector iterations per thread), every dtype, vs the CPU reference."""
+    tally = Tally("large vocab")
+    bs, nb, bl = 4, 8, 5
+    for vocab in vocabs:
+        for dtype in DTYPE_CODES:
+            beams = random_beams(gen, bs, nb, bl, 4) * (vocab // 5)  # token ids spread over the vocabulary
+            tree = pack_beams(beams)
+            logits = random_logits(gen, (bs, n_cap(nb, bl), vocab), dtype, "normal")
+            plant_chains(gen, logits, beams, tree.draft_indices)
+            out = kernels.accept(
+                on_device(logits, kernels.device),
+                on_device(beams.int(), kernels.device),
+                on_device(tree.draft_indices.int(), kernels.device),
+                on_device(tree.gen_lengths.int(), kernels.device),
+            )
+            ref = reference_accept(logits, beams, tree.draft_indices)
+            tally.add(compare_accept(out, ref), lambda v=vocab, d=dtype: f"V={v} {DTYPE_NAMES[d]}")
+    return tally
+
+
+# ---------------------------------------------------------------------------------------------
+# timing
+
+
+def timed_us(kernels: Kernels, fn: Callable[[], object], iterations: int, repeats: int) -> float:
+    """Median over `repeats` of the mean time per call of `iterations` back-to-back calls."""
+    fn()  # warm-up (and first-call allocations)
+    results = []
+    for _ in range(repeats):
+        if kernels.backend == "device":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            for _ in range(iterations):
+                fn()
+            end.record()
+            end.synchronize()
+            results.append(start.elapsed_time(end) * 1000 / iterations)
+        else:
+            t0 = time.perf_counter()
+            for _ in range(iterations):
+                fn()
+            results.append((time.perf_counter() - t0) * 1e6 / iterations)
+    return statistics.median(results)
+
+
+def reference_on(device: torch.device, fn: Callable[[], object]) -> Callable[[], object]:
+    """Run the reference with `device` as the default device for the tensors it creates."""
+
+    def run() -> object:
+        with device:
+            return fn()
+
+    return run
+
+
+PACK_SIZES = [(1, 4, 4), (8, 8, 5), (16, 16, 6), (32, 32, 8), (64, 64, 8)]
+ACCEPT_SIZES = [
+    (1, 4, 4, 32000, torch.float16),
+    (8, 8, 5, 32000, torch.bfloat16),
+    (16, 16, 6, 128256, torch.bfloat16),
+    (32, 32, 8, 152064, torch.bfloat16),
+    (64, 64, 8, 152064, torch.bfloat16),
+    (8, 8, 5, 152064, torch.float32),
+]
+
+
+TABLE_HEADER = "  op              bs  nb  bl   vocab dtype  kernel_us  reference_us  speedup"
+
+
+def time_all(kernels: Kernels, gen: torch.Generator, iterations: int, repeats: int, small: bool) -> list[str]:
+    rows = [TABLE_HEADER]
+    pack_sizes = PACK_SIZES[:2] if small else PACK_SIZES
+    accept_sizes = [(bs, nb, bl, 1000, dt) for bs, nb, bl, _, dt in ACCEPT_SIZES[:2]] if small else ACCEPT_SIZES
+    for bs, nb, bl in pack_sizes:
+        rows.append(time_pack(kernels, gen, bs, nb, bl, iterations, repeats))
+    for bs, nb, bl, vocab, dtype in accept_sizes:
+        try:
+            rows.append(time_accept(kernels, gen, bs, nb, bl, vocab, dtype, iterations, repeats))
+        except torch.cuda.OutOfMemoryError:
+            rows.append(f"  {'greedy_accept':<14}{bs:>4}{nb:>4}{bl:>4}{vocab:>8}{DTYPE_NAMES[dtype]:>6}  out of memory")
+        if kernels.backend == "device":
+            torch.cuda.empty_cache()
+    return rows
+
+
+def time_pack(kernels: Kernels, gen: torch.Generator, bs: int, nb: int, bl: int, iterations: int, repeats: int) -> str:
+    dev = kernels.device
+    beams = on_device(random_beams(gen, bs, nb, bl, 8).int(), dev)
+    base = on_device(torch.randint(0, 4096, (bs,), generator=gen).int(), dev)
+    out = kernels.pack_outputs(bs, nb, bl)
+    kernel_us = timed_us(kernels, lambda: kernels.pack(beams, base, out), iterations, repeats)
+    beams_long = beams.long()
+    ref_us = try_time(kernels, reference_on(dev, lambda: pack_beams(beams_long)), iterations, repeats)
+    return table_row("pack_beams", (bs, nb, bl, "-", "-"), kernel_us, ref_us)
+
+
+def time_accept(
+    kernels: Kernels,
+    gen: torch.Generator,
+    bs: int,
+    nb: int,
+    bl: int,
+    vocab: int,
+    dtype: torch.dtype,
+    iterations: int,
+    repeats: int,
+) -> str:
+    dev = kernels.device
+    beams_cpu = random_beams(gen, bs, nb, bl, 8) * (vocab // 8)
+    tree = pack_beams(beams_cpu)
+    n = tree.tokens.shape[1]
+    logits = torch.randn(bs, n_cap(nb, bl), vocab, device=dev, dtype=dtype)
+    beams, indices = on_device(beams_cpu.int(), dev), on_device(tree.draft_indices.int(), dev)
+    gen_lengths = on_device(tree.gen_lengths.int(), dev)
+    out = kernels.accept_outputs(bs, bl)
+    kernel_us = timed_us(kernels, lambda: kernels.accept(logits, beams, indices, gen_lengths, out), iterations, repeats)
+    beams_long, indices_long, ref_logits = beams.long(), indices.long(), logits[:, :n]
+    ref = reference_on(dev, lambda: accept_greedy(ref_logits.argmax(-1), beams_long, indices_long))
+    ref_us = try_time(kernels, ref, iterations, repeats)
+    return table_row("greedy_accept", (bs, nb, bl, str(vocab), DTYPE_NAMES[dtype]), kernel_us, ref_us)
+
+
+def try_time(kernels: Kernels, fn: Callable[[], object], iterations: int, repeats: int) -> float | None:
+    try:
+        return timed_us(kernels, fn, iterations, repeats)
+    except Exception as error:  # the reference on this device failed: report, keep going
+        print(f"  (reference failed: {type(error).__name__}: {error})")
+        return None
+
+
+def table_row(op: str, size: tuple, kernel_us: float, ref_us: float | None) -> str:
+    bs, nb, bl, vocab, dtype = size
+    ref = f"{ref_us:14.1f}" if ref_us is not None else f"{'n/a':>14}"
+    speedup = f"{ref_us / kernel_us:8.1f}x" if ref_us is not None else f"{'n/a':>9}"
+    return f"  {op:<14}{bs:>4}{nb:>4}{bl:>4}{vocab:>8}{dtype:>6}{kernel_us:11.1f}{ref}{speedup}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--library", type=Path, required=True)
+    parser.add_argument("--backend", choices=["device", "host"], default="device")
+    parser.add_argument("--cases", type=int, default=2000, help="random cases per kernel (default 2000)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--skip-timing", action="store_true")
+    parser.add_argument("--small", action="store_true", help="small timing sizes and vocabularies (dry runs)")
+    args = parser.parse_args(argv)
+
+    if args.backend == "device":
+        if not torch.cuda.is_available():
+            print("RESULT: ERROR (torch sees no CUDA device)")
+            return 2
+        major, minor = torch.cuda.get_device_capability()
+        gpu = f"{torch.cuda.get_device_name()} (sm_{major}{minor})"
+        where = f"{gpu}, torch {torch.__version__}, CUDA {torch.version.cuda}"
+    else:
+        where = f"host library on CPU, torch {torch.__version__}"
+    print(f"== ReDrafter kernel check: {where}")
+    kernels = Kernels(args.library, args.backend)
+    gen = torch.Generator().manual_seed(args.seed)
+
+    t0 = time.perf_counter()
+    print("correctness (element for element vs the PyTorch reference on CPU)")
+    tallies = [check_pack(kernels, args.cases, gen), *check_accept(kernels, args.cases, gen)]
+    tallies.append(check_large_vocab(kernels, gen, [1000, 3001] if args.small else [32000, 128256, 152064]))
+    for tally in tallies:
+        print(tally.line())
+    print(f"  ({time.perf_counter() - t0:.0f} s)")
+
+    if not args.skip_timing:
+        clock = "CUDA events" if args.backend == "device" else "perf_counter"
+        print(f"timing (microseconds per call, {clock}, median of {args.repeats} x {args.iterations} calls;")
+        print("        reference = trtllm_redrafter's PyTorch ops on the same device)")
+        for row in time_all(kernels, gen, args.iterations, args.repeats, args.small):
+            print(row)
+
+    mismatches = sum(t.mismatches for t in tallies)
+    cases = sum(t.cases for t in tallies)
+    print(f"RESULT: {'PASS' if mismatches == 0 else 'FAIL'} ({cases} cases, {mismatches} mismatches)")
+    return 0 if mismatches == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

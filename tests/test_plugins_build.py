@@ -1,0 +1,153 @@
+"""Builds of plugins/: the nvcc device compile of the kernels (sm_80 and sm_90), the CMake project
+(and its refusal to claim a TensorRT plugin library without TensorRT's headers), and, when
+$REDRAFTER_TRT_INCLUDE_DIRS names TensorRT header directories, the IPluginV3 wrappers against them.
+
+Everything is built into temporary directories. Without nvcc the device tests are skipped, unless
+$REDRAFTER_REQUIRE_NVCC=1 (then they fail).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+PLUGINS = REPO / "plugins"
+LAUNCHERS = (
+    "redrafterPackBeams",
+    "redrafterPackedArgmax",
+    "redrafterGreedyAccept",
+    "redrafterGreedyAcceptWorkspaceSize",
+)
+TRT_INCLUDE_DIRS = [Path(p) for p in os.environ.get("REDRAFTER_TRT_INCLUDE_DIRS", "").split(os.pathsep) if p]
+
+
+def load_build_libs() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("build_libs", PLUGINS / "build_libs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+build_libs = load_build_libs()
+
+
+def require_nvcc() -> str:
+    nvcc = build_libs.find_nvcc()
+    if nvcc is None:
+        if os.environ.get("REDRAFTER_REQUIRE_NVCC") == "1":
+            pytest.fail("nvcc not found and REDRAFTER_REQUIRE_NVCC=1")
+        pytest.skip("nvcc not found (set $NVCC)")
+    return nvcc
+
+
+def cuda_include_dir(nvcc: str) -> Path:
+    include = build_libs.find_cuda_include(nvcc)
+    assert include is not None, f"no cuda_runtime_api.h next to {nvcc}"
+    return include
+
+
+def run(cmd: list[str], cwd: Path | None = None) -> str:
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
+    assert result.returncode == 0, f"{' '.join(cmd)}\n{result.stdout}\n{result.stderr}"
+    return result.stdout + result.stderr
+
+
+def test_kernels_device_compile_sm80_sm90(tmp_path: Path):
+    """nvcc -c of every kernel file for sm_80 and sm_90 (warnings are errors), linked into the
+    shared library that tests/gpu/check_kernels.sh loads."""
+    nvcc = require_nvcc()
+    library = build_libs.build_kernel_library(tmp_path, ["80", "90"], nvcc)
+    lib = ctypes.CDLL(str(library))
+    for name in LAUNCHERS:
+        assert hasattr(lib, name), name
+    # argument checks run before any CUDA call, so they work without a GPU
+    lib.redrafterPackBeams.restype = ctypes.c_int32
+    lib.redrafterPackedArgmax.restype = ctypes.c_int32
+    lib.redrafterGreedyAcceptWorkspaceSize.restype = ctypes.c_size_t
+    lib.redrafterGreedyAcceptWorkspaceSize.argtypes = [ctypes.c_int32, ctypes.c_int32]
+    null = ctypes.c_void_p(0)
+    assert lib.redrafterPackBeams(null, null, 0, 4, 5, *[null] * 7) == 1
+    assert lib.redrafterPackedArgmax(null, 9, null, 1, 1, 1, null, null) == 2
+    assert lib.redrafterGreedyAcceptWorkspaceSize(3, 7) == 256  # 84 bytes, rounded up to 256
+
+
+@pytest.mark.skipif(Path("/dev/nvidia0").exists(), reason="checks the no-GPU error path")
+def test_device_launcher_reports_missing_gpu(tmp_path: Path):
+    nvcc = require_nvcc()
+    lib = ctypes.CDLL(str(build_libs.build_kernel_library(tmp_path, ["80"], nvcc)))
+    lib.redrafterPackBeams.restype = ctypes.c_int32
+    buffer = torch.zeros(64, dtype=torch.int32)
+    p = ctypes.c_void_p(buffer.data_ptr())
+    assert lib.redrafterPackBeams(p, p, 1, 1, 1, p, p, p, p, p, p, None) == 4  # kCudaError, no crash
+
+
+def cmake_build(build_dir: Path, *options: str) -> str:
+    if shutil.which("cmake") is None:
+        pytest.skip("cmake not found")
+    log = run(["cmake", "-S", str(PLUGINS), "-B", str(build_dir), *options])
+    log += run(["cmake", "--build", str(build_dir), "-j", "2"])
+    return log
+
+
+def test_cmake_builds_what_it_can_and_says_what_it_skips(tmp_path: Path):
+    no_trt = tmp_path / "no_tensorrt"
+    no_trt.mkdir()
+    log = cmake_build(tmp_path / "build", f"-DTENSORRT_ROOT={no_trt}", "-DCMAKE_CUDA_ARCHITECTURES=80;90")
+    build = tmp_path / "build"
+    assert (build / "libredrafter_host.so").is_file()
+    if build_libs.find_nvcc() is None:
+        assert "no CUDA compiler found" in log
+        assert not (build / "libredrafter_kernels.so").exists()
+    else:
+        assert (build / "libredrafter_kernels.so").is_file()
+        assert "architectures 80;90" in log
+    plugin_library = build / "libtrtllm_redrafter_plugins.so"
+    if "libtrtllm_redrafter_plugins.so is NOT built" in log:
+        assert not plugin_library.exists()  # nothing claims the wrappers were built
+    else:  # NvInfer.h is installed system-wide on this machine
+        assert "building libtrtllm_redrafter_plugins.so against" in log and plugin_library.is_file()
+
+    # the CMake host library is the same code as the one the host tests build with g++
+    host = ctypes.CDLL(str(build / "libredrafter_host.so"))
+    beams = torch.tensor([[[7, 3, 5], [7, 3, 4], [7, 9, 2]]], dtype=torch.int32)
+    base = torch.tensor([0], dtype=torch.int32)
+    outs = [torch.zeros(7, dtype=torch.int32) for _ in range(6)]
+    outs[2] = torch.zeros(9, dtype=torch.int32)
+    args = [ctypes.c_void_p(t.data_ptr()) for t in (beams, base)]
+    status = host.redrafterPackBeamsHost(*args, 1, 3, 3, *[ctypes.c_void_p(t.data_ptr()) for t in outs])
+    assert status == 0
+    assert outs[0].tolist() == [7, 3, 5, 4, 9, 2, 0] and outs[4].tolist() == [1, 3, 7, 11, 17, 49, 64]
+
+
+@pytest.mark.skipif(not TRT_INCLUDE_DIRS, reason="set REDRAFTER_TRT_INCLUDE_DIRS to TensorRT include directories")
+@pytest.mark.parametrize("trt_include", TRT_INCLUDE_DIRS, ids=str)
+def test_trt_wrappers_against_headers(tmp_path: Path, trt_include: Path):
+    """Syntax check, CMake build (headers only, -Wl,--no-undefined: no libnvinfer needed) and the
+    host harness (plugins/tests/trt_plugin_harness.cpp) against one TensorRT header directory."""
+    nvcc = require_nvcc()
+    cuda_include = cuda_include_dir(nvcc)
+    assert (trt_include / "NvInfer.h").is_file(), trt_include
+    includes = ["-isystem", str(trt_include), "-isystem", str(cuda_include)]
+    wrappers = sorted(map(str, (PLUGINS / "tensorrt").glob("*.cpp")))
+    run(["g++", "-std=c++17", "-fsyntax-only", "-Wall", "-Wextra", "-Werror", *includes, *wrappers])
+
+    build = tmp_path / "build"
+    log = cmake_build(build, f"-DTENSORRT_ROOT={trt_include.parent}", "-DCMAKE_CUDA_ARCHITECTURES=80;90")
+    assert f"building libtrtllm_redrafter_plugins.so against {trt_include}" in log
+    assert (build / "libtrtllm_redrafter_plugins.so").is_file()
+
+    harness = tmp_path / "harness"
+    harness_src = str(PLUGINS / "tests" / "trt_plugin_harness.cpp")
+    link = [f"-L{build}", "-ltrtllm_redrafter_plugins", f"-Wl,-rpath,{build}"]
+    run(["g++", "-std=c++17", "-Wall", "-Wextra", "-Werror", *includes, harness_src, *link, "-o", str(harness)])
+    output = run([str(harness)])
+    assert output.rstrip().endswith(", 0 failed"), output

@@ -1,0 +1,168 @@
+"""trtllm_redrafter/plugins.py without TensorRT: lazy imports, library lookup, consistency with the
+C++ wrappers, and the calls it makes (against a stand-in ``tensorrt`` / ``tensorrt_llm``)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trtllm_redrafter import plugins
+
+REPO = Path(__file__).resolve().parents[1]
+TRT_DIR = REPO / "plugins" / "tensorrt"
+
+
+def test_import_does_not_import_tensorrt():
+    code = (
+        "import sys, trtllm_redrafter.plugins as p; "
+        "bad = [m for m in ('tensorrt', 'tensorrt_llm') if m in sys.modules]; "
+        "assert not bad, bad; print(p.PACK_BEAMS_PLUGIN)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "RedrafterPackBeams"
+
+
+def test_library_path_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    explicit = tmp_path / "explicit.so"
+    from_env = tmp_path / "env.so"
+    explicit.write_bytes(b"")
+    from_env.write_bytes(b"")
+    monkeypatch.setenv(plugins.PLUGIN_LIBRARY_ENV, str(from_env))
+    assert plugins.plugin_library_path(explicit) == explicit.resolve()
+    assert plugins.plugin_library_path() == from_env.resolve()
+    monkeypatch.delenv(plugins.PLUGIN_LIBRARY_ENV)
+    default = plugins.DEFAULT_BUILD_DIR / plugins.PLUGIN_LIBRARY_NAME
+    if not default.is_file():
+        with pytest.raises(FileNotFoundError, match=plugins.PLUGIN_LIBRARY_ENV):
+            plugins.plugin_library_path()
+    with pytest.raises(FileNotFoundError):
+        plugins.plugin_library_path(tmp_path / "missing.so")
+
+
+def cxx_constant(path: Path, name: str) -> str:
+    match = re.search(rf'{name}\s*=\s*"([^"]*)"', path.read_text())
+    assert match, f"{name} not found in {path}"
+    return match.group(1)
+
+
+def documented_outputs(path: Path) -> list[str]:
+    """Output names from a wrapper header's contract block ('outputs  0 name ...', '1 name ...')."""
+    names, in_outputs = [], False
+    for line in path.read_text().splitlines():
+        in_outputs = in_outputs or "//   outputs" in line
+        match = re.match(r"//\s+(?:outputs\s+)?(\d) (\w+)", line)
+        if in_outputs and match:
+            names.append(match.group(2))
+    return names
+
+
+def test_names_match_the_cpp_wrappers():
+    pack_h, accept_h = TRT_DIR / "pack_beams_plugin.h", TRT_DIR / "greedy_accept_plugin.h"
+    assert cxx_constant(pack_h, "kPackBeamsPluginName") == plugins.PACK_BEAMS_PLUGIN
+    assert cxx_constant(pack_h, "kPackBeamsPluginVersion") == plugins.PLUGIN_VERSION
+    assert cxx_constant(accept_h, "kGreedyAcceptPluginName") == plugins.GREEDY_ACCEPT_PLUGIN
+    assert cxx_constant(accept_h, "kGreedyAcceptPluginVersion") == plugins.PLUGIN_VERSION
+    attrs = TRT_DIR / "beam_shape_attributes.h"
+    assert cxx_constant(attrs, "kNumBeamsField") == plugins.NUM_BEAMS_FIELD
+    assert cxx_constant(attrs, "kBeamLengthField") == plugins.BEAM_LENGTH_FIELD
+    assert documented_outputs(pack_h) == list(plugins.PackedBeams._fields)
+    assert documented_outputs(accept_h) == list(plugins.GreedyAcceptance._fields)
+
+
+class FakeLayer:
+    def __init__(self, inputs: list, plugin: dict) -> None:
+        self.inputs, self.plugin, self.num_outputs = inputs, plugin, 6
+
+    def get_output(self, k: int) -> str:
+        return f"out{k}"
+
+
+class FakeNetwork:
+    def __init__(self) -> None:
+        self.layers: list[FakeLayer] = []
+
+    def add_plugin_v3(self, inputs: list, shape_inputs: list, plugin: dict) -> FakeLayer:
+        assert shape_inputs == []
+        self.layers.append(FakeLayer(inputs, plugin))
+        return self.layers[-1]
+
+
+class FakeRegistry:
+    def __init__(self) -> None:
+        self.loaded: list[str] = []
+        self.registered: set[str] = set()
+
+    def load_library(self, path: str) -> str:
+        self.loaded.append(path)
+        self.registered |= {plugins.PACK_BEAMS_PLUGIN, plugins.GREEDY_ACCEPT_PLUGIN}
+        return "handle"
+
+    def get_creator(self, name: str, version: str, namespace: str):
+        if name not in self.registered or version != "1" or namespace != "":
+            return None
+        return types.SimpleNamespace(create_plugin=lambda n, fc, phase: {"name": n, "fields": fc, "phase": phase})
+
+
+@pytest.fixture
+def fake_trt(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    registry, network = FakeRegistry(), FakeNetwork()
+    trt = types.ModuleType("tensorrt")
+    trt.get_plugin_registry = lambda: registry
+    trt.PluginField = lambda name, data, kind: (name, data, kind)
+    trt.PluginFieldCollection = list
+    trt.PluginFieldType = types.SimpleNamespace(INT32="INT32")
+    trt.TensorRTPhase = types.SimpleNamespace(BUILD="BUILD")
+    llm = types.ModuleType("tensorrt_llm")
+    llm.default_trtnet = lambda: network
+    functional = types.ModuleType("tensorrt_llm.functional")
+    functional._create_tensor = lambda trt_tensor, layer: (trt_tensor, layer)
+    llm.functional = functional
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)
+    monkeypatch.setitem(sys.modules, "tensorrt_llm", llm)
+    monkeypatch.setitem(sys.modules, "tensorrt_llm.functional", functional)
+    monkeypatch.setattr(plugins, "_loaded_libraries", {})
+    library = tmp_path / plugins.PLUGIN_LIBRARY_NAME
+    library.write_bytes(b"")
+    monkeypatch.setenv(plugins.PLUGIN_LIBRARY_ENV, str(library))
+    return types.SimpleNamespace(registry=registry, network=network, library=library)
+
+
+def tensor(name: str) -> types.SimpleNamespace:
+    return types.SimpleNamespace(trt_tensor=name)
+
+
+def test_plugins_need_the_library_loaded_first(fake_trt):
+    with pytest.raises(RuntimeError, match="load_plugin_library"):
+        plugins.pack_beams(tensor("draft_tokens"), tensor("base"), num_beams=4, beam_length=5)
+
+
+def test_load_once_and_add_both_plugins(fake_trt):
+    assert plugins.load_plugin_library() == "handle"
+    plugins.load_plugin_library()
+    assert fake_trt.registry.loaded == [str(fake_trt.library.resolve())]  # loaded once
+
+    packed = plugins.pack_beams(tensor("draft_tokens"), tensor("base"), num_beams=4, beam_length=5)
+    layer = fake_trt.network.layers[-1]
+    assert layer.inputs == ["draft_tokens", "base"]
+    assert layer.plugin["name"] == "RedrafterPackBeams" and layer.plugin["phase"] == "BUILD"
+    fields = {name: (data.dtype, data.tolist(), kind) for name, data, kind in layer.plugin["fields"]}
+    assert fields == {"num_beams": (np.int32, [4], "INT32"), "beam_length": (np.int32, [5], "INT32")}
+    assert packed.packed_mask == ("out4", layer) and packed.packed_position_ids == ("out5", layer)
+
+    accepted = plugins.greedy_accept(
+        tensor("logits"), tensor("draft_tokens"), tensor("draft_indices"), tensor("gen_lengths"), 4, 5
+    )
+    layer = fake_trt.network.layers[-1]
+    assert layer.inputs == ["logits", "draft_tokens", "draft_indices", "gen_lengths"]
+    assert layer.plugin["name"] == "RedrafterGreedyAccept"
+    assert accepted.num_accepted_tokens == ("out0", layer) and accepted.accepted_tokens == ("out5", layer)
+
+    with pytest.raises(ValueError):
+        plugins.pack_beams(tensor("draft_tokens"), tensor("base"), num_beams=0, beam_length=5)
