@@ -202,6 +202,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_summarize(args: argparse.Namespace) -> int:
+    from trtllm_redrafter.report import markdown, summarize_file
+
+    rows = [summarize_file(Path(p)) for p in args.results]
+    print(json.dumps(rows, indent=2) if args.json else markdown(rows))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trtllm-redrafter", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -281,6 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--no-autocast", dest="autocast", action="store_false", help="train in float32")
     add_model_args(tr)
     tr.set_defaults(func=cmd_train)
+
+    sm = sub.add_parser("summarize", help="summarise `run --json` result files")
+    sm.add_argument("results", nargs="+")
+    sm.add_argument("--json", action="store_true")
+    sm.set_defaults(func=cmd_summarize)
     return parser
 
 
