@@ -210,8 +210,17 @@ def test_torchrun_two_processes_match_one_process_with_accumulation(tiny_smol, c
     assert main([*args, "--out", str(single), "--grad-accum", "2"]) == 0
     a = Drafter.load(ddp / "checkpoint" / "drafter", target_head=torch.zeros(49152, 32))
     b = Drafter.load(single / "checkpoint" / "drafter", target_head=torch.zeros(49152, 32))
-    for (k, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
-        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-5, msg=k)
+    init = tmp_path / "init"
+    assert main([*args, "--out", str(init), "--grad-accum", "2", "--steps", "1", "--lr", "1e-12"]) == 0
+    c = Drafter.load(init / "checkpoint" / "drafter", target_head=torch.zeros(49152, 32))
+    for (k, x), (_, y), (_, z) in zip(a.state_dict().items(), b.state_dict().items(), c.state_dict().items()):
+        # Adam's first steps move every weight by about lr; summation-order rounding can flip the
+        # sign of a near-zero gradient, so allow a few such elements, but no systematic difference
+        # (a rank stepping on its own gradient would differ almost everywhere)
+        moved = (y - z).abs() > 1e-4
+        differ = (x - y).abs() > 1e-4
+        assert moved.float().mean() > 0.5, k
+        assert differ.float().mean() < 0.02, (k, differ.float().mean())
 
 
 def test_refuses_bad_input(smol_dir, tiny_smol, corpus, tmp_path, capsys):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from trtllm_redrafter.errors import RedrafterError
 from trtllm_redrafter.models import DEFAULT_MODEL, DTYPES
+from trtllm_redrafter.trtllm.cli_commands import add_parsers as add_trtllm_parsers
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -99,6 +100,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.batch_size <= 0:
         raise RedrafterError(f"--batch-size must be >= 1, got {args.batch_size}")
     prompts = read_prompts(args)
+    if args.backend == "trtllm":
+        return run_engine(args, prompts, cfg)
     rd = ReDrafter.load(args.model, args.drafter, args.dtype, args.drafter_seed)
     encoded = [rd.encode(p, args.raw) for p in prompts]
     if not args.json:
@@ -119,6 +122,21 @@ def cmd_run(args: argparse.Namespace) -> int:
                     print(piece, end="", flush=True)
                 else:
                     print("\n" + format_stats(piece["stats"]), file=sys.stderr, flush=True)
+    return 0
+
+
+def run_engine(args: argparse.Namespace, prompts: list, cfg) -> int:
+    """`run --backend trtllm`: a built engine through the TensorRT-LLM runtime, same output fields."""
+    from trtllm_redrafter.api import encode_prompt
+    from trtllm_redrafter.trtllm.runtime import engine_tokenizer, run_trtllm
+
+    if args.engine is None:
+        raise RedrafterError("--backend trtllm needs --engine DIR (OUT/engine of `trtllm-redrafter build`)")
+    tok = engine_tokenizer(args.engine)
+    for i, res in enumerate(run_trtllm(args.engine, [encode_prompt(tok, p, args.raw) for p in prompts], cfg)):
+        print(json.dumps({"index": i, **res}) if args.json else res["text"], flush=True)
+        if not args.json:
+            print(format_stats(res["stats"]), file=sys.stderr)
     return 0
 
 
@@ -222,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--raw", action="store_true", help="use prompt strings as plain text, no chat template")
     run.add_argument("--json", action="store_true", help="print one JSON object per prompt, in input order")
     run.add_argument("--batch-size", type=int, default=1, help="prompts decoded together (left padded)")
+    run.add_argument("--backend", choices=["reference", "trtllm"], default="reference")
+    run.add_argument("--engine", help="engine directory for --backend trtllm (OUT/engine of `build`)")
     add_decode_args(run)
     run.set_defaults(func=cmd_run)
 
@@ -294,6 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("results", nargs="+")
     sm.add_argument("--json", action="store_true")
     sm.set_defaults(func=cmd_summarize)
+
+    add_trtllm_parsers(sub)  # convert, build (docs/trtllm.md)
     return parser
 
 

@@ -405,7 +405,7 @@ def train(settings: TrainSettings, resume: bool = False, stop_after: int | None 
                 )
             (res.loss / settings.grad_accum).backward()
             for key in stats:
-                stats[key] += float(getattr(res, key) if key != "loss" else res.loss) / settings.grad_accum
+                stats[key] += float(getattr(res, key) if key != "loss" else res.loss.detach()) / settings.grad_accum
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, settings.clip))
         optim.step()
         sched.step()

@@ -1,0 +1,264 @@
+"""The network's non-plugin parts against the PyTorch reference, on CPU, through a stand-in.
+
+``graph_ops`` and ``drafter_module`` are written with TensorRT-LLM's functional ops, which cannot be
+installed here. This test runs them on a small torch-backed stand-in for the ~30 ops they use, each
+with the semantics tensorrt_llm/functional.py documents (shape tensors, rank-0 reductions,
+``gather_nd`` with batch dims, floor division and modulo, ...), and compares the results with the
+reference functions the code claims to mirror. It checks the algorithms (bit unpacking, beam
+bookkeeping, row unpacking, both RNN formulas), not TensorRT-LLM itself. Skipped where the real
+tensorrt_llm is installed: the engine tests cover the real thing there.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("tensorrt_llm") is not None, reason="the real tensorrt_llm is installed"
+)
+
+DTYPES = {"int32": torch.int32, "float32": torch.float32, "bool": torch.bool, "float16": torch.float16}
+
+
+def _dtype(d):
+    return DTYPES[d] if isinstance(d, str) else d
+
+
+def _as_tensor(x):
+    return x if isinstance(x, torch.Tensor) else torch.tensor(x)
+
+
+def _shape_list(shape):
+    if isinstance(shape, torch.Tensor):
+        return [int(v) for v in shape.reshape(-1).tolist()]
+    return [int(v) for v in shape]
+
+
+def fake_functional() -> types.ModuleType:
+    f = types.ModuleType("tensorrt_llm.functional")
+    f.Tensor = torch.Tensor
+    f.arange = lambda start, end, dtype: torch.arange(int(start), int(end), dtype=_dtype(dtype))
+    f.cast = lambda x, dtype: x.to(_dtype(dtype))
+    f.concat = lambda items, dim=0: torch.cat(
+        [_as_tensor(i).to(torch.int32).reshape(1) if _as_tensor(i).dim() == 0 else _as_tensor(i) for i in items], dim
+    )
+    f.constant = lambda array: torch.from_numpy(np.ascontiguousarray(array))
+
+    def constant_to_tensor_(value, dtype=None, to_array=True):
+        dtype = _dtype(dtype) if dtype is not None else (torch.int32 if isinstance(value, int) else torch.float32)
+        return torch.tensor([value] if to_array else value, dtype=dtype)
+
+    f.constant_to_tensor_ = constant_to_tensor_
+    f.cumsum = lambda x, dim: torch.cumsum(x, dim).to(x.dtype)
+    f.expand = lambda x, shape: x.expand(*_shape_list(shape))
+
+    def expand_dims(x, dims):
+        for d in dims:
+            x = x.unsqueeze(d)
+        return x
+
+    f.expand_dims = expand_dims
+    f.gather = lambda x, dim, indices: torch.gather(x, dim, indices.long())
+
+    def gather_nd(x, indices, batch_dims=1):
+        assert batch_dims == 1
+        k = indices.shape[-1]
+        b = torch.arange(x.shape[0]).view(-1, *([1] * (indices.dim() - 2)))
+        return x[(b.expand(indices.shape[:-1]), *[indices[..., j].long() for j in range(k)])]
+
+    f.gather_nd = gather_nd
+    f.index_select = lambda x, dim, index: torch.index_select(x, dim, index.long())
+    f.log_softmax = lambda x, dim: torch.log_softmax(x, dim)
+    f.masked_select = lambda x, mask: x[mask]
+
+    def max_(x, dim, keepdim=False):  # an empty reduction gives the identity, the dtype's minimum
+        if x.shape[dim] == 0:
+            low = torch.iinfo(x.dtype).min if not x.dtype.is_floating_point else float("-inf")
+            return torch.full([*x.shape[:dim], *x.shape[dim + 1 :]], low, dtype=x.dtype)
+        return x.max(dim, keepdim=keepdim).values
+
+    f.max = max_
+    f.maximum = lambda a, b: torch.maximum(_as_tensor(a), _as_tensor(b))
+    f.minimum = lambda a, b: torch.minimum(_as_tensor(a), _as_tensor(b))
+
+    def shape(x, dim=None, cast_to_dtype=None):
+        return torch.tensor(list(x.shape), dtype=torch.int32) if dim is None else torch.tensor(x.shape[dim])
+
+    f.shape = shape
+
+    def slice_(x, starts, sizes):
+        sizes = _shape_list(sizes)
+        return x[tuple(slice(int(s), int(s) + n) for s, n in zip(starts, sizes))]
+
+    f.slice = slice_
+    f.squeeze = lambda x, dim: x.squeeze(dim)
+    f.silu = nn.functional.silu
+    f.topk = lambda x, k, dim: (lambda r: (r.values, r.indices.to(torch.int32)))(torch.topk(x, k, dim=dim))
+    f.unsqueeze = lambda x, axis: x.unsqueeze(axis)
+    f.view = lambda x, shape, zero_is_placeholder=True: x.reshape(_shape_list(shape))
+    f.where = lambda c, a, b: torch.where(c, _as_tensor(a), _as_tensor(b))
+    f.sum = lambda x, dim, keepdim=False: x.sum(dim, keepdim=keepdim).to(x.dtype)
+    return f
+
+
+class FakeColumnLinear(nn.Linear):
+    def __init__(self, in_features, out_features, bias=True, dtype=None, tp_group=None, tp_size=1, gather_output=True):
+        super().__init__(in_features, out_features, bias=bias, dtype=torch.float64)
+
+
+@pytest.fixture
+def fake_trtllm(monkeypatch):
+    from trtllm_redrafter.trtllm import drafter_module
+
+    root = types.ModuleType("tensorrt_llm")
+    layers = types.ModuleType("tensorrt_llm.layers")
+    layers.ColumnLinear = FakeColumnLinear
+    module = types.ModuleType("tensorrt_llm.module")
+    module.Module, module.ModuleList = nn.Module, nn.ModuleList
+    for name, mod in (
+        ("tensorrt_llm", root),
+        ("tensorrt_llm.functional", fake_functional()),
+        ("tensorrt_llm.layers", layers),
+        ("tensorrt_llm.module", module),
+    ):
+        monkeypatch.setitem(sys.modules, name, mod)
+    drafter_module.drafter_classes.cache_clear()
+    yield
+    drafter_module.drafter_classes.cache_clear()
+
+
+def random_beams(bs: int, nb: int, bl: int, vocab: int, seed: int) -> torch.Tensor:
+    """Beams with shared prefixes (tiny vocabulary) and a common root, as beam search makes them."""
+    gen = torch.Generator().manual_seed(seed)
+    beams = torch.randint(0, vocab, (bs, nb, bl), generator=gen)
+    beams[:, :, 0] = beams[:, :1, 0]
+    return beams
+
+
+@pytest.mark.parametrize(("nb", "bl"), [(3, 3), (8, 5), (12, 4)])  # n_cap 7, 33 (bit 31, 2 words), 37
+def test_unpack_mask_bits_mirrors_reference(fake_trtllm, nb, bl):
+    from trtllm_redrafter.tree import pack_beams
+    from trtllm_redrafter.trtllm import graph_ops
+
+    for seed in range(20):
+        tree = pack_beams(random_beams(4, nb, bl, vocab=3 if seed % 2 else 50, seed=seed))
+        n = tree.mask.shape[-1]
+        got = graph_ops.unpack_mask_bits(tree.packed_mask, torch.tensor(n))
+        assert got.dtype == torch.bool and torch.equal(got, tree.mask)
+
+
+def test_select_valid_and_rows_mirror_reference(fake_trtllm):
+    from trtllm_redrafter.tree import pack_beams
+    from trtllm_redrafter.trtllm import graph_ops
+
+    tree = pack_beams(random_beams(5, 4, 4, vocab=4, seed=1))
+    n = tree.tokens.shape[1]
+    capacity = 4 * 3 + 1
+    padded = torch.zeros(5, capacity, dtype=torch.int32)
+    padded[:, :n] = tree.tokens
+    flat = graph_ops.select_valid(padded, tree.gen_lengths.to(torch.int32), capacity)
+    assert torch.equal(flat, tree.tokens[tree.valid].to(torch.int32))
+    assert torch.equal(graph_ops.first_columns(padded, torch.tensor(n)), tree.tokens.to(torch.int32))
+
+    # the runtime's packed generation rows -> per-request rows (HFTarget.verify's layout)
+    hidden = torch.randn(5, n, 3, dtype=torch.float64)
+    rows, longest = graph_ops.unpack_generation_rows(hidden[tree.valid], tree.gen_lengths.to(torch.int32))
+    assert int(longest) == n
+    assert torch.equal(rows[tree.valid], hidden[tree.valid])
+    index = torch.tensor([0, 1, 2, 0, 1], dtype=torch.int32)
+    assert torch.equal(graph_ops.gather_row(hidden, index), hidden[torch.arange(5), index.long()])
+    empty, none = graph_ops.unpack_generation_rows(hidden[tree.valid][:0], torch.zeros(0, dtype=torch.int32))
+    assert empty.shape == (0, 0, 3) and int(none) == 0
+
+
+def load_reference_weights(head, drafter) -> None:
+    """Copy a reference Drafter's weights into the stand-in ReDrafterHead (TensorRT-LLM names)."""
+    from trtllm_redrafter.trtllm.convert import drafter_tensors
+
+    params = dict(head.named_parameters())
+    with torch.no_grad():
+        for name, value in drafter_tensors(drafter).items():
+            key = name.removeprefix("drafter.")
+            if key in params:
+                params[key].copy_(value)
+
+
+@pytest.mark.parametrize("rnn_formula", ["apple", "trtllm"])
+@pytest.mark.parametrize("rnn", [True, False])
+def test_drafter_and_beam_search_mirror_reference(fake_trtllm, rnn_formula, rnn):
+    from trtllm_redrafter.beam_search import beam_search
+    from trtllm_redrafter.drafter import DrafterConfig, init_drafter
+    from trtllm_redrafter.trtllm import graph_ops
+    from trtllm_redrafter.trtllm.drafter_module import drafter_classes
+
+    vocab, hidden_size, nb, dl = 40, 16, 5, 4
+    config = DrafterConfig(vocab, hidden_size, exit_dim=24, num_draft_layers=2, rnn=rnn, rnn_formula=rnn_formula)
+    drafter = init_drafter(config, seed=7).double()
+    embed = nn.Embedding(vocab, hidden_size).double()
+    _, head_cls = drafter_classes()
+    head = head_cls(
+        hidden_size=hidden_size,
+        exit_dim=24,
+        num_layers=2,
+        vocab_size=vocab,
+        is_rnn=rnn,
+        rnn_formula=rnn_formula,
+        own_lm_head=True,
+        dtype="float64",
+        mapping=types.SimpleNamespace(tp_group=None, tp_size=1),
+    )
+    load_reference_weights(head, drafter)
+
+    hidden = torch.randn(3, hidden_size, dtype=torch.float64)
+    root = torch.tensor([3, 17, 3])
+    with torch.no_grad():
+        want = beam_search(drafter, embed, hidden, root, nb, dl, return_logp=True)
+        tokens, log_probs = graph_ops.beam_search(head, embed, None, hidden, root.to(torch.int32), nb, dl, vocab)
+    assert torch.equal(tokens.long(), want.draft_tokens)
+    assert log_probs.dtype == torch.float32 and torch.allclose(log_probs, want.draft_logp, atol=1e-6)
+
+    # one drafter step on its own: next_state and forward
+    emb = embed(torch.tensor([[1, 2], [3, 4], [5, 6]]))
+    ctx = hidden[:, None].expand(3, 2, hidden_size)
+    state = None
+    for _ in range(2):
+        with torch.no_grad():
+            ref_state = drafter.next_state(state, emb)
+            got_state = head.next_state(state, emb)
+        assert torch.allclose(got_state, ref_state, atol=1e-12)
+        state = ref_state
+    with torch.no_grad():
+        assert torch.allclose(head(ctx, state), drafter(ctx, state), atol=1e-12)
+
+
+def test_borrowed_lm_head(fake_trtllm):
+    from trtllm_redrafter.drafter import DrafterConfig, init_drafter
+    from trtllm_redrafter.trtllm.drafter_module import drafter_classes
+
+    config = DrafterConfig(30, 12, exit_dim=12, lm_head_from_target=True)
+    base_head = nn.Linear(12, 30, bias=False).double()
+    drafter = init_drafter(config, seed=2).double().attach_target_head(base_head.weight)
+    _, head_cls = drafter_classes()
+    head = head_cls(
+        hidden_size=12,
+        exit_dim=12,
+        num_layers=1,
+        vocab_size=30,
+        is_rnn=True,
+        rnn_formula="apple",
+        own_lm_head=False,
+        dtype="float64",
+        mapping=types.SimpleNamespace(tp_group=None, tp_size=1),
+    )
+    assert head.lm_head is None
+    load_reference_weights(head, drafter)
+    ctx, state = torch.randn(2, 3, 12, dtype=torch.float64), torch.randn(2, 3, 12, dtype=torch.float64)
+    with torch.no_grad():
+        assert torch.allclose(head(ctx, state, base_head), drafter(ctx, state), atol=1e-12)
