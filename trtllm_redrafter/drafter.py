@@ -9,12 +9,14 @@ drafter proposes the tokens after ``g`` one at a time:
     x_t = x_t + SiLU(Linear(x_t))                        num_draft_layers ResBlocks
     logits_t = LM(x_t)                                   exit_dim -> vocab
 
-That is Apple's reference (``rnn_formula="apple"``). TensorRT-LLM's drafter
-(tensorrt_llm/models/redrafter/drafter.py, ``rnn_embed``) computes a different recurrence:
-no SiLU, and the first step is ``W·e`` alone, without ``U`` or its bias:
+That is Apple's reference (``rnn_formula="apple"``). TensorRT-LLM has shipped two forms. Its
+``Drafter.rnn_embed`` (tensorrt_llm/models/redrafter/drafter.py, read at commit 8fcf9fc2; the
+beam search of release 0.12, redrafter_helper.py at 20709ce9, uses it) has no SiLU, and its first
+step is ``W·e`` alone, without ``U`` or its bias:
 
     s_1 = W · e(g_0)          s_t = W · e(g_{t-1}) + U · s_{t-1} + b   (t > 1)
 
+The later beam search (redrafter_helper.py at 2a9abd95) computes Apple's SiLU form.
 ``rnn_formula="trtllm"`` selects it, so a checkpoint trained either way runs as it was trained;
 our network definition implements both. ``rnn=False`` replaces the recurrence by a running sum of
 embeddings, ``s_t = e(g_{t-1}) + s_{t-1}``, as both references do.
