@@ -17,7 +17,7 @@ step is ``W·e`` alone, without ``U`` or its bias:
     s_1 = W · e(g_0)          s_t = W · e(g_{t-1}) + U · s_{t-1} + b   (t > 1)
 
 The later beam search (redrafter_helper.py at 2a9abd95) computes Apple's SiLU form.
-``rnn_formula="trtllm"`` selects it, so a checkpoint trained either way runs as it was trained;
+``rnn_formula="trtllm"`` selects the no-SiLU form, so a checkpoint trained either way runs as trained;
 our network definition implements both. ``rnn=False`` replaces the recurrence by a running sum of
 embeddings, ``s_t = e(g_{t-1}) + s_{t-1}``, as both references do.
 
