@@ -346,6 +346,24 @@ def train(settings: TrainSettings, resume: bool = False, stop_after: int | None 
     if len(train_batches) < world:
         raise RedrafterError(f"{len(train_batches)} training batches cannot feed {world} processes")
     eval_batches = batches_of(eval_samples, settings.tokens_per_batch)[: settings.eval_batches]
+    if rank == 0:  # the record of what this run trained on
+        manifest = read_manifest(Path(settings.data))
+        record = {
+            "settings": asdict(settings),
+            "corpus": {
+                "shards": len(manifest["shards"]),
+                "manifest_counts": manifest.get("counts"),
+                "train_samples": len(train_samples),
+                "eval_samples": len(eval_samples),
+                "train_tokens": sum(len(s.tokens) for s in train_samples),
+                "train_batches": len(train_batches),
+            },
+            "world_size": world,
+            "resumed": resume,
+        }
+        (out / ("run.json" if not resume else f"run.resume-{int(time.time())}.json")).write_text(
+            json.dumps(record, indent=2)
+        )
 
     torch.manual_seed(settings.seed)
     drafter = make_drafter(settings, target)
