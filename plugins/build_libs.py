@@ -93,26 +93,40 @@ def _nvcc_common(nvcc: str, archs: list[str], werror: bool = True) -> list[str]:
     return [nvcc, "-std=c++17", "-O3", *device_werror, "-Xcompiler", host_flags, *gencode_flags(archs)]
 
 
-def build_kernel_objects(out_dir: Path, archs: list[str], nvcc: str | None = None, werror: bool = True) -> list[Path]:
-    """Device compile of every kernel file (nvcc -c), one object per file; warnings are errors unless werror=False."""
+def build_kernel_objects(
+    out_dir: Path,
+    archs: list[str],
+    nvcc: str | None = None,
+    werror: bool = True,
+    sources: list[Path] | None = None,
+) -> list[Path]:
+    """Device compile of every kernel file (or of `sources`) with nvcc -c, one object per file;
+    warnings are errors unless werror=False."""
     nvcc = nvcc or find_nvcc()
     if nvcc is None:
         raise RuntimeError("nvcc not found (set $NVCC)")
     out_dir.mkdir(parents=True, exist_ok=True)
     objects = []
-    for source in KERNEL_SOURCES:
+    for source in KERNEL_SOURCES if sources is None else sources:
         obj = out_dir / (source.stem + ".o")
         _run([*_nvcc_common(nvcc, archs, werror), "-c", str(source), "-o", str(obj)])
         objects.append(obj)
     return objects
 
 
-def build_kernel_library(out_dir: Path, archs: list[str], nvcc: str | None = None, werror: bool = True) -> Path:
-    """The CUDA kernels and their extern "C" launchers as one shared library (static cudart)."""
+def build_kernel_library(
+    out_dir: Path,
+    archs: list[str],
+    nvcc: str | None = None,
+    werror: bool = True,
+    sources: list[Path] | None = None,
+) -> Path:
+    """The CUDA kernels (all, or `sources`) and their extern "C" launchers as one shared library
+    (static cudart)."""
     nvcc = nvcc or find_nvcc()
     if nvcc is None:
         raise RuntimeError("nvcc not found (set $NVCC)")
-    objects = build_kernel_objects(out_dir / "obj", archs, nvcc, werror)
+    objects = build_kernel_objects(out_dir / "obj", archs, nvcc, werror, sources)
     library = out_dir / KERNEL_LIBRARY
     _run([nvcc, "-shared", *gencode_flags(archs), *map(str, objects), "-o", str(library)])
     return library

@@ -1,7 +1,7 @@
 """Load the ReDrafter TensorRT plugin library and add its plugins to a TensorRT-LLM network.
 
 The library is ``libtrtllm_redrafter_plugins.so``, built by ``plugins/CMakeLists.txt`` where
-TensorRT's headers are available (docs/plugins.md). It holds two ``IPluginV3`` plugins:
+TensorRT's headers are available (docs/plugins.md). It holds four ``IPluginV3`` plugins:
 
     RedrafterPackBeams     draft_tokens [bs, nb, bl], position_ids_base [bs]
                            -> packed_tokens, gen_lengths, draft_indices, position_offsets,
@@ -9,9 +9,15 @@ TensorRT's headers are available (docs/plugins.md). It holds two ``IPluginV3`` p
     RedrafterGreedyAccept  logits [bs, slots, V], draft_tokens, draft_indices, gen_lengths
                            -> num_accepted_tokens, accepted_beam_index, next_token, hidden_index,
                               path_indices, accepted_tokens
+    RedrafterWarpSoftmax   logits [bs, slots, V], inverted_temperature [bs] or [1], gen_lengths
+                           (attributes top_k, top_p) -> probs float32 [bs, slots, V]
+    RedrafterSamplingAccept probs [bs, slots, V], draft_tokens, draft_indices, gen_lengths,
+                           rand_validation [bs, nb, bl-1], rand_sample [bs]
+                           -> the six outputs of RedrafterGreedyAccept, next_token sampled
 
 Their exact contracts are the kernel headers (plugins/kernels/*.h) and the PyTorch reference
-(``tree.pack_beams``, ``accept.accept_greedy``).
+(``tree.pack_beams``, ``accept.accept_greedy``; ``sampling.warp_logits`` + softmax,
+``sampling.accept_sampling``).
 
 ``tensorrt``, ``tensorrt_llm`` and ``numpy`` are imported inside the functions that need them, so
 importing this module works on any machine (the CPU test suite checks that).
@@ -31,8 +37,12 @@ PLUGIN_VERSION = "1"
 PLUGIN_NAMESPACE = ""
 PACK_BEAMS_PLUGIN = "RedrafterPackBeams"
 GREEDY_ACCEPT_PLUGIN = "RedrafterGreedyAccept"
+WARP_SOFTMAX_PLUGIN = "RedrafterWarpSoftmax"
+SAMPLING_ACCEPT_PLUGIN = "RedrafterSamplingAccept"
 NUM_BEAMS_FIELD = "num_beams"
 BEAM_LENGTH_FIELD = "beam_length"
+TOP_K_FIELD = "top_k"
+TOP_P_FIELD = "top_p"
 
 
 class PackedBeams(NamedTuple):
@@ -48,6 +58,18 @@ class PackedBeams(NamedTuple):
 
 class GreedyAcceptance(NamedTuple):
     """Outputs of RedrafterGreedyAccept (all int32)."""
+
+    num_accepted_tokens: Any  # [bs]
+    accepted_beam_index: Any  # [bs]
+    next_token: Any  # [bs]
+    hidden_index: Any  # [bs]
+    path_indices: Any  # [bs, bl]
+    accepted_tokens: Any  # [bs, bl]
+
+
+class SamplingAcceptance(NamedTuple):
+    """Outputs of RedrafterSamplingAccept (all int32): those of RedrafterGreedyAccept, with
+    next_token sampled (the residual or bonus token)."""
 
     num_accepted_tokens: Any  # [bs]
     accepted_beam_index: Any  # [bs]
@@ -119,15 +141,29 @@ def beam_shape_fields(num_beams: int, beam_length: int) -> Any:
     )
 
 
-def _add_plugin(name: str, inputs: list[Any], num_beams: int, beam_length: int) -> list[Any]:
-    """Add plugin ``name`` to the current TensorRT-LLM network; returns its outputs as TRT-LLM Tensors."""
+def warp_fields(top_k: int, top_p: float) -> Any:
+    """RedrafterWarpSoftmax's attributes: top_k (int32, 0 = off), top_p (float32, 1.0 = off)."""
+    import numpy as np
+    import tensorrt as trt
+
+    if top_k < 0 or not 0.0 < top_p <= 1.0:  # NaN fails the second test
+        raise ValueError(f"need top_k >= 0 and 0 < top_p <= 1, got {top_k}, {top_p}")
+    return trt.PluginFieldCollection(
+        [
+            trt.PluginField(TOP_K_FIELD, np.array([top_k], dtype=np.int32), trt.PluginFieldType.INT32),
+            trt.PluginField(TOP_P_FIELD, np.array([top_p], dtype=np.float32), trt.PluginFieldType.FLOAT32),
+        ]
+    )
+
+
+def _add_plugin(name: str, inputs: list[Any], fields: Any) -> list[Any]:
+    """Add plugin ``name`` with attribute ``fields`` to the current TensorRT-LLM network; returns its
+    outputs as TRT-LLM Tensors."""
     import tensorrt as trt
     from tensorrt_llm import default_trtnet
     from tensorrt_llm.functional import _create_tensor
 
-    plugin = plugin_creator(name).create_plugin(
-        name, beam_shape_fields(num_beams, beam_length), trt.TensorRTPhase.BUILD
-    )
+    plugin = plugin_creator(name).create_plugin(name, fields, trt.TensorRTPhase.BUILD)
     if plugin is None:
         raise RuntimeError(f"creating plugin {name} failed (see the TensorRT log)")
     layer = default_trtnet().add_plugin_v3([tensor.trt_tensor for tensor in inputs], [], plugin)
@@ -138,7 +174,8 @@ def _add_plugin(name: str, inputs: list[Any], num_beams: int, beam_length: int) 
 
 def pack_beams(draft_tokens: Any, position_ids_base: Any, num_beams: int, beam_length: int) -> PackedBeams:
     """RedrafterPackBeams on TensorRT-LLM Tensors: draft_tokens int32 [bs, nb, bl], position_ids_base int32 [bs]."""
-    return PackedBeams(*_add_plugin(PACK_BEAMS_PLUGIN, [draft_tokens, position_ids_base], num_beams, beam_length))
+    fields = beam_shape_fields(num_beams, beam_length)
+    return PackedBeams(*_add_plugin(PACK_BEAMS_PLUGIN, [draft_tokens, position_ids_base], fields))
 
 
 def greedy_accept(
@@ -146,4 +183,29 @@ def greedy_accept(
 ) -> GreedyAcceptance:
     """RedrafterGreedyAccept on TensorRT-LLM Tensors: logits fp32/fp16/bf16 [bs, slots, V], the rest int32."""
     inputs = [logits, draft_tokens, draft_indices, gen_lengths]
-    return GreedyAcceptance(*_add_plugin(GREEDY_ACCEPT_PLUGIN, inputs, num_beams, beam_length))
+    return GreedyAcceptance(*_add_plugin(GREEDY_ACCEPT_PLUGIN, inputs, beam_shape_fields(num_beams, beam_length)))
+
+
+def warp_softmax(logits: Any, inverted_temperature: Any, gen_lengths: Any, top_k: int = 0, top_p: float = 1.0) -> Any:
+    """RedrafterWarpSoftmax on TensorRT-LLM Tensors: logits fp32/fp16/bf16 [bs, slots, V],
+    inverted_temperature fp32/fp16/bf16 [bs] (or [1] for all rows), gen_lengths int32 [bs].
+    Returns the warped probabilities, float32 [bs, slots, V] (zeros at padding slots)."""
+    fields = warp_fields(top_k, top_p)
+    return _add_plugin(WARP_SOFTMAX_PLUGIN, [logits, inverted_temperature, gen_lengths], fields)[0]
+
+
+def sampling_accept(
+    probs: Any,
+    draft_tokens: Any,
+    draft_indices: Any,
+    gen_lengths: Any,
+    rand_validation: Any,
+    rand_sample: Any,
+    num_beams: int,
+    beam_length: int,
+) -> SamplingAcceptance:
+    """RedrafterSamplingAccept on TensorRT-LLM Tensors: probs float32 [bs, slots, V] (from
+    warp_softmax), draft_tokens / draft_indices int32 [bs, nb, bl], gen_lengths int32 [bs],
+    rand_validation [bs, nb, bl-1] and rand_sample [bs] of one type (fp32/fp16/bf16)."""
+    inputs = [probs, draft_tokens, draft_indices, gen_lengths, rand_validation, rand_sample]
+    return SamplingAcceptance(*_add_plugin(SAMPLING_ACCEPT_PLUGIN, inputs, beam_shape_fields(num_beams, beam_length)))

@@ -46,6 +46,38 @@ RD_HD float bitsToFloat(uint32_t bits)
 #endif
 }
 
+// The bits of a float as an unsigned integer (inverse of bitsToFloat).
+RD_HD uint32_t floatToBits(float f)
+{
+#if defined(__CUDA_ARCH__)
+    return __float_as_uint(f);
+#else
+    uint32_t bits;
+    std::memcpy(&bits, &f, sizeof bits);
+    return bits;
+#endif
+}
+
+// Round-to-nearest float operations that nvcc never contracts into an FMA, so the device rounds
+// every step exactly as the host (g++, -std=c++17: no contraction) and the PyTorch reference do.
+RD_HD float mulRn(float a, float b)
+{
+#if defined(__CUDA_ARCH__)
+    return __fmul_rn(a, b);
+#else
+    return a * b;
+#endif
+}
+
+RD_HD float subRn(float a, float b)
+{
+#if defined(__CUDA_ARCH__)
+    return __fsub_rn(a, b);
+#else
+    return a - b;
+#endif
+}
+
 // Status codes of the launchers (host and device). 0 is success.
 enum Status : int32_t
 {
@@ -54,6 +86,7 @@ enum Status : int32_t
     kBadDtype = 2,        // unknown logits dtype
     kTooLarge = 3,        // the row does not fit the kernel's shared memory / int32 indexing
     kCudaError = 4,       // a CUDA launch failed (device launchers only)
+    kBadArgument = 5,     // a value argument is out of range (top_k < 0, top_p outside (0, 1], ...)
 };
 
 } // namespace redrafter

@@ -96,4 +96,20 @@ struct LogitsTraits<LogitsDtype::kBFloat16>
     }
 };
 
+// Element `index` of a contiguous buffer of a known runtime `dtype` (LogitsDtype value), decoded to
+// float exactly. For small per-row inputs (temperatures, uniforms) read one element at a time.
+RD_HD float decodeElementAt(void const* base, int32_t dtype, size_t index)
+{
+    auto const* bytes = static_cast<unsigned char const*>(base);
+    if (dtype == static_cast<int32_t>(LogitsDtype::kFloat32))
+    {
+        uint32_t raw;
+        std::memcpy(&raw, bytes + index * 4, 4);
+        return bitsToFloat(raw);
+    }
+    uint16_t raw;
+    std::memcpy(&raw, bytes + index * 2, 2);
+    return dtype == static_cast<int32_t>(LogitsDtype::kFloat16) ? halfBitsToFloat(raw) : bfloat16BitsToFloat(raw);
+}
+
 } // namespace redrafter

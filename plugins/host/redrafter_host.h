@@ -28,6 +28,21 @@ extern "C"
         int32_t bl, int32_t emulatedThreads, int32_t* numAcceptedTokens, int32_t* acceptedBeamIndex,
         int32_t* nextToken, int32_t* hiddenIndex, int32_t* pathIndices, int32_t* acceptedTokens);
 
+    // plugins/kernels/warp_softmax.h. `emulatedThreads` (>= 1) threads take strided elements of
+    // each row; every reduction is exact, so any count gives the same bits.
+    RD_API int32_t redrafterWarpSoftmaxHost(void const* logits, int32_t logitsDtype, void const* invTemperature,
+        int32_t temperatureDtype, int32_t temperatureCount, int32_t const* genLengths, int32_t bs, int32_t numSlots,
+        int32_t V, int32_t topK, float topP, int32_t emulatedThreads, float* probs);
+
+    // plugins/kernels/sampling_accept.h. `emulatedThreads` (>= 1) is the number of contiguous chunks
+    // the inverse-CDF sums are split into (the device uses kSampleBlock = 256); double rounding can
+    // make a different count give a different token only where the target sits on a cdf value.
+    RD_API int32_t redrafterSamplingAcceptHost(float const* probs, int32_t const* draftTokens,
+        int32_t const* draftIndices, int32_t const* genLengths, void const* randValidation, void const* randSample,
+        int32_t randDtype, int32_t bs, int32_t numSlots, int32_t V, int32_t nb, int32_t bl, int32_t emulatedThreads,
+        int32_t* numAcceptedTokens, int32_t* acceptedBeamIndex, int32_t* nextToken, int32_t* hiddenIndex,
+        int32_t* pathIndices, int32_t* acceptedTokens);
+
     // plugins/common/logits_dtype.h: decode `count` raw elements of `dtype` to float32.
     RD_API int32_t redrafterDecodeLogitsHost(void const* raw, int32_t dtype, int64_t count, float* out);
 }

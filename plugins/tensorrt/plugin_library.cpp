@@ -8,6 +8,8 @@
 #include "greedy_accept_plugin.h"
 #include "pack_beams_plugin.h"
 #include "plugin_logging.h"
+#include "sampling_accept_plugin.h"
+#include "warp_softmax_plugin.h"
 
 #include <NvInferRuntime.h>
 
@@ -20,7 +22,10 @@ extern "C" RD_API nvinfer1::IPluginCreatorInterface* const* getCreators(int32_t&
 {
     static redrafter::trt::PackBeamsPluginCreator packBeams;
     static redrafter::trt::GreedyAcceptPluginCreator greedyAccept;
-    static nvinfer1::IPluginCreatorInterface* const creators[] = {&packBeams, &greedyAccept};
+    static redrafter::trt::WarpSoftmaxPluginCreator warpSoftmax;
+    static redrafter::trt::SamplingAcceptPluginCreator samplingAccept;
+    static nvinfer1::IPluginCreatorInterface* const creators[]
+        = {&packBeams, &greedyAccept, &warpSoftmax, &samplingAccept};
     nbCreators = static_cast<int32_t>(sizeof(creators) / sizeof(creators[0]));
     return creators;
 }

@@ -1,8 +1,9 @@
 // Host-only harness for libtrtllm_redrafter_plugins.so, compiled against TensorRT's public headers.
 //
 // It needs neither libnvinfer nor a GPU: the plugin interfaces are virtual, so the harness plays
-// TensorRT's part itself. It calls the library's getCreators() entry point, creates both plugins
-// from PluginFieldCollections, and checks names, versions, capability interfaces, output types,
+// TensorRT's part itself. It calls the library's getCreators() entry point, creates all four plugins
+// (RedrafterPackBeams, RedrafterGreedyAccept, RedrafterWarpSoftmax, RedrafterSamplingAccept) from
+// PluginFieldCollections, and checks names, versions, capability interfaces, output types,
 // output shapes (through a small IExprBuilder of its own), supported formats, workspace size,
 // configure / onShapeChange validation, the serialization round trip (getFieldsToSerialize ->
 // createPlugin in the runtime phase), clone / attachToContext, and error logging via
@@ -14,6 +15,7 @@
 // Prints one "ok ..." line per check and "harness: N checks, M failed"; exit status 1 on a failure.
 #include <NvInferRuntime.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <deque>
@@ -525,6 +527,278 @@ void checkGreedyAccept()
     check(r->onShapeChange(rin.data(), 4, rout.data(), 6) != 0, name + std::string(": batch mismatch rejected"));
 }
 
+void checkSamplingAccept()
+{
+    char const* name = "RedrafterSamplingAccept";
+    IPluginCreatorV3One* creator = creatorNamed(name);
+    checkCommon(name, creator);
+    if (creator == nullptr)
+    {
+        return;
+    }
+    std::string const tag = std::string(name) + ": ";
+    int32_t const nb = 3;
+    int32_t const bl = 4;
+    std::unique_ptr<IPluginV3> plugin(creator->createPlugin(name, &beamFields(&nb, &bl)->fc, TensorRTPhase::kBUILD));
+    IPluginV3OneBuild* b = build(plugin.get());
+    IPluginV3OneRuntime* r = runtime(plugin.get());
+
+    DataType out[6];
+    for (DataType uniforms : {DataType::kFLOAT, DataType::kHALF, DataType::kBF16})
+    {
+        DataType in[6] = {DataType::kFLOAT, DataType::kINT32, DataType::kINT32, DataType::kINT32, uniforms, uniforms};
+        bool allInt = b->getOutputDataTypes(out, 6, in, 6) == 0;
+        for (DataType t : out)
+        {
+            allInt = allInt && t == DataType::kINT32;
+        }
+        check(allInt, tag + "uniform type accepted, int32 outputs");
+    }
+    DataType halfProbs[6]
+        = {DataType::kHALF, DataType::kINT32, DataType::kINT32, DataType::kINT32, DataType::kFLOAT, DataType::kFLOAT};
+    check(b->getOutputDataTypes(out, 6, halfProbs, 6) != 0, tag + "half probs rejected");
+    DataType mixed[6]
+        = {DataType::kFLOAT, DataType::kINT32, DataType::kINT32, DataType::kINT32, DataType::kFLOAT, DataType::kHALF};
+    check(b->getOutputDataTypes(out, 6, mixed, 6) != 0, tag + "uniforms of two types rejected");
+
+    Builder values;
+    ExprBuilder exprs(&values);
+    DimsExprs inputs[6] = {dimsOf(values, {5, 10, 32000}, {false, false, false}),
+        dimsOf(values, {5, 3, 4}, {false, true, true}), dimsOf(values, {5, 3, 4}, {false, true, true}),
+        dimsOf(values, {5}, {false}), dimsOf(values, {5, 3, 3}, {false, true, true}), dimsOf(values, {5}, {false})};
+    DimsExprs outputs[6];
+    check(b->getOutputShapes(inputs, 6, nullptr, 0, outputs, 6, exprs) == 0, tag + "shapes inferred");
+    bool shapesOk = true;
+    for (int k = 0; k < 6; ++k)
+    {
+        shapesOk = shapesOk && valuesOf(outputs[k]) == (k < 4 ? std::vector<int64_t>{5} : std::vector<int64_t>{5, 4});
+    }
+    check(shapesOk, tag + "output shapes [bs] x4, [bs, 4] x2");
+    inputs[4] = dimsOf(values, {5, 3, 4}, {false, true, true});
+    check(b->getOutputShapes(inputs, 6, nullptr, 0, outputs, 6, exprs) != 0,
+        tag + "rand_validation [bs, nb, bl] (not bl-1) rejected");
+
+    std::vector<DynamicPluginTensorDesc> io = {dynamicDesc(DataType::kFLOAT, {8, 10, 100}),
+        dynamicDesc(DataType::kINT32, {8, 3, 4}), dynamicDesc(DataType::kINT32, {8, 3, 4}),
+        dynamicDesc(DataType::kINT32, {8}), dynamicDesc(DataType::kBF16, {8, 3, 3}), dynamicDesc(DataType::kBF16, {8})};
+    for (int k = 0; k < 6; ++k)
+    {
+        io.push_back(dynamicDesc(DataType::kINT32, {8}));
+    }
+    bool formats = true;
+    for (int pos = 0; pos < 12; ++pos)
+    {
+        formats = formats && b->supportsFormatCombination(pos, io.data(), 6, 6);
+    }
+    check(formats, tag + "float32 probs, bf16 uniforms and int32 elsewhere supported");
+    io[5].desc.type = DataType::kFLOAT;
+    check(!b->supportsFormatCombination(5, io.data(), 6, 6),
+        tag + "rand_sample of another type than rand_validation rejected");
+    io[5].desc.type = DataType::kBF16;
+    io[0].desc.type = DataType::kHALF;
+    check(!b->supportsFormatCombination(0, io.data(), 6, 6), tag + "half probs rejected by the format check");
+    io[0].desc.type = DataType::kFLOAT;
+    check(b->configurePlugin(io.data(), 6, io.data() + 6, 6) == 0, tag + "configure");
+    check(b->getWorkspaceSize(io.data(), 6, io.data() + 6, 6) == 0, tag + "no workspace");
+
+    std::vector<PluginTensorDesc> rin = {runtimeDesc(DataType::kFLOAT, {2, 10, 100}),
+        runtimeDesc(DataType::kINT32, {2, 3, 4}), runtimeDesc(DataType::kINT32, {2, 3, 4}),
+        runtimeDesc(DataType::kINT32, {2}), runtimeDesc(DataType::kFLOAT, {2, 3, 3}),
+        runtimeDesc(DataType::kFLOAT, {2})};
+    std::vector<PluginTensorDesc> rout(6, runtimeDesc(DataType::kINT32, {2}));
+    check(r->onShapeChange(rin.data(), 6, rout.data(), 6) == 0, tag + "onShapeChange accepts");
+    rin[5] = runtimeDesc(DataType::kFLOAT, {3});
+    check(r->onShapeChange(rin.data(), 6, rout.data(), 6) != 0, tag + "rand_sample batch mismatch rejected");
+    rin = {runtimeDesc(DataType::kFLOAT, {0, 10, 100}), runtimeDesc(DataType::kINT32, {0, 3, 4}),
+        runtimeDesc(DataType::kINT32, {0, 3, 4}), runtimeDesc(DataType::kINT32, {0}),
+        runtimeDesc(DataType::kFLOAT, {0, 3, 3}), runtimeDesc(DataType::kFLOAT, {0})};
+    check(r->enqueue(rin.data(), rout.data(), nullptr, nullptr, nullptr, nullptr) == 0,
+        tag + "enqueue of an empty batch is a no-op");
+}
+
+struct WarpFieldValues
+{
+    int32_t topK;
+    float topP;
+};
+
+std::unique_ptr<Fields> warpFields(int32_t const* topK, float const* topP)
+{
+    auto f = std::make_unique<Fields>();
+    if (topK != nullptr)
+    {
+        f->fields.emplace_back("top_k", topK, PluginFieldType::kINT32, 1);
+    }
+    if (topP != nullptr)
+    {
+        f->fields.emplace_back("top_p", topP, PluginFieldType::kFLOAT32, 1);
+    }
+    f->fc.nbFields = static_cast<int32_t>(f->fields.size());
+    f->fc.fields = f->fields.data();
+    return f;
+}
+
+// The (top_k, top_p) a plugin serializes; {-1, -1} when the fields are not as expected.
+WarpFieldValues serializedWarp(IPluginV3* p)
+{
+    PluginFieldCollection const* fc = runtime(p)->getFieldsToSerialize();
+    WarpFieldValues out{-1, -1.0f};
+    if (fc == nullptr || fc->nbFields != 2)
+    {
+        return out;
+    }
+    for (int32_t k = 0; k < 2; ++k)
+    {
+        PluginField const& f = fc->fields[k];
+        if (f.length != 1 || f.data == nullptr)
+        {
+            return {-1, -1.0f};
+        }
+        if (std::strcmp(f.name, "top_k") == 0 && f.type == PluginFieldType::kINT32)
+        {
+            out.topK = *static_cast<int32_t const*>(f.data);
+        }
+        else if (std::strcmp(f.name, "top_p") == 0 && f.type == PluginFieldType::kFLOAT32)
+        {
+            out.topP = *static_cast<float const*>(f.data);
+        }
+    }
+    return out;
+}
+
+bool sameWarp(WarpFieldValues a, WarpFieldValues b)
+{
+    return a.topK == b.topK && a.topP == b.topP;
+}
+
+void checkWarpSoftmax()
+{
+    char const* name = "RedrafterWarpSoftmax";
+    std::string const tag = std::string(name) + ": ";
+    IPluginCreatorV3One* creator = creatorNamed(name);
+    check(creator != nullptr, tag + "creator returned by getCreators");
+    if (creator == nullptr)
+    {
+        return;
+    }
+    check(std::strcmp(creator->getInterfaceInfo().kind, "PLUGIN CREATOR_V3ONE") == 0, tag + "creator is V3One");
+    check(std::strcmp(creator->getPluginVersion(), "1") == 0 && std::strcmp(creator->getPluginNamespace(), "") == 0,
+        tag + "creator version 1, default namespace");
+    PluginFieldCollection const* names = creator->getFieldNames();
+    check(names != nullptr && names->nbFields == 2 && std::strcmp(names->fields[0].name, "top_k") == 0
+            && std::strcmp(names->fields[1].name, "top_p") == 0 && names->fields[0].type == PluginFieldType::kINT32
+            && names->fields[1].type == PluginFieldType::kFLOAT32,
+        tag + "field names top_k (int32), top_p (float32)");
+
+    int32_t const topK = 40;
+    float const topP = 0.9f;
+    int32_t const negative = -1;
+    float const zero = 0.0f;
+    float const above = 1.5f;
+    float const nan = std::nanf("");
+    int32_t const intP = 1;
+    check(creator->createPlugin(name, &warpFields(&topK, nullptr)->fc, TensorRTPhase::kBUILD) == nullptr,
+        tag + "missing top_p is rejected");
+    check(creator->createPlugin(name, &warpFields(&negative, &topP)->fc, TensorRTPhase::kBUILD) == nullptr,
+        tag + "top_k = -1 is rejected");
+    bool badP = true;
+    for (float const* p : {&zero, &above, &nan})
+    {
+        badP = badP && creator->createPlugin(name, &warpFields(&topK, p)->fc, TensorRTPhase::kBUILD) == nullptr;
+    }
+    check(badP, tag + "top_p = 0, 1.5 and NaN are rejected");
+    auto intFields = warpFields(&topK, nullptr);
+    intFields->fields.emplace_back("top_p", &intP, PluginFieldType::kINT32, 1);
+    intFields->fc.nbFields = 2;
+    intFields->fc.fields = intFields->fields.data();
+    check(creator->createPlugin(name, &intFields->fc, TensorRTPhase::kBUILD) == nullptr,
+        tag + "an int32 top_p is rejected");
+
+    std::unique_ptr<IPluginV3> plugin(
+        creator->createPlugin(name, &warpFields(&topK, &topP)->fc, TensorRTPhase::kBUILD));
+    check(plugin != nullptr, tag + "created from top_k=40, top_p=0.9");
+    if (!plugin)
+    {
+        return;
+    }
+    IPluginV3OneBuild* b = build(plugin.get());
+    IPluginV3OneRuntime* r = runtime(plugin.get());
+    check(core(plugin.get()) != nullptr && b != nullptr && r != nullptr, tag + "core, build and runtime capabilities");
+    check(std::strcmp(core(plugin.get())->getPluginName(), name) == 0
+            && std::strcmp(core(plugin.get())->getPluginVersion(), "1") == 0 && b->getNbOutputs() == 1,
+        tag + "plugin name, version 1, one output");
+    WarpFieldValues const expected{40, 0.9f};
+    check(sameWarp(serializedWarp(plugin.get()), expected), tag + "serializes top_k=40, top_p=0.9");
+    std::unique_ptr<IPluginV3> restored(
+        creator->createPlugin(name, r->getFieldsToSerialize(), TensorRTPhase::kRUNTIME));
+    check(restored != nullptr && sameWarp(serializedWarp(restored.get()), expected),
+        tag + "runtime-phase createPlugin from the serialized fields round-trips");
+    std::unique_ptr<IPluginV3> cloned(plugin->clone());
+    std::unique_ptr<IPluginV3> attached(r->attachToContext(nullptr));
+    check(cloned != nullptr && sameWarp(serializedWarp(cloned.get()), expected) && attached != nullptr
+            && attached.get() != plugin.get() && sameWarp(serializedWarp(attached.get()), expected),
+        tag + "clone and attachToContext keep the attributes");
+
+    DataType out[1];
+    bool typesOk = true;
+    for (DataType logits : {DataType::kFLOAT, DataType::kHALF, DataType::kBF16})
+    {
+        DataType in[3] = {logits, DataType::kBF16, DataType::kINT32};
+        typesOk = typesOk && b->getOutputDataTypes(out, 1, in, 3) == 0 && out[0] == DataType::kFLOAT;
+    }
+    check(typesOk, tag + "float/half/bf16 logits give float32 probs");
+    DataType badIn[3] = {DataType::kFLOAT, DataType::kINT32, DataType::kINT32};
+    check(b->getOutputDataTypes(out, 1, badIn, 3) != 0, tag + "int32 inverted_temperature rejected");
+
+    Builder values;
+    ExprBuilder exprs(&values);
+    DimsExprs inputs[3] = {dimsOf(values, {5, 10, 32000}, {false, false, true}), dimsOf(values, {5}, {false}),
+        dimsOf(values, {5}, {false})};
+    DimsExprs outputs[1];
+    check(b->getOutputShapes(inputs, 3, nullptr, 0, outputs, 1, exprs) == 0
+            && valuesOf(outputs[0]) == std::vector<int64_t>{5, 10, 32000},
+        tag + "probs have the logits' shape");
+    inputs[1] = dimsOf(values, {5, 1}, {false, true});
+    check(b->getOutputShapes(inputs, 3, nullptr, 0, outputs, 1, exprs) != 0, tag + "2-d inverted_temperature rejected");
+
+    std::vector<DynamicPluginTensorDesc> io = {dynamicDesc(DataType::kBF16, {8, 10, 100}),
+        dynamicDesc(DataType::kFLOAT, {1}), dynamicDesc(DataType::kINT32, {8}),
+        dynamicDesc(DataType::kFLOAT, {8, 10, 100})};
+    bool formats = true;
+    for (int pos = 0; pos < 4; ++pos)
+    {
+        formats = formats && b->supportsFormatCombination(pos, io.data(), 3, 1);
+    }
+    check(formats, tag + "bf16 logits, float temperature, int32 gen_lengths, float32 probs supported");
+    io[3].desc.type = DataType::kHALF;
+    check(!b->supportsFormatCombination(3, io.data(), 3, 1), tag + "half probs rejected");
+    io[3].desc.type = DataType::kFLOAT;
+    io[2].desc.format = TensorFormat::kCHW32;
+    check(!b->supportsFormatCombination(2, io.data(), 3, 1), tag + "non-linear format rejected");
+    io[2].desc.format = TensorFormat::kLINEAR;
+    check(b->configurePlugin(io.data(), 3, io.data() + 3, 1) == 0, tag + "configure");
+    check(b->getWorkspaceSize(io.data(), 3, io.data() + 3, 1) == 0, tag + "no workspace");
+    std::vector<DynamicPluginTensorDesc> huge = io;
+    huge[0] = dynamicDesc(DataType::kBF16, {8, 10, 1 << 22});
+    check(b->configurePlugin(huge.data(), 3, huge.data() + 3, 1) != 0, tag + "V = 2^22 rejected");
+
+    std::vector<PluginTensorDesc> rin = {runtimeDesc(DataType::kHALF, {2, 10, 100}),
+        runtimeDesc(DataType::kFLOAT, {2}), runtimeDesc(DataType::kINT32, {2})};
+    std::vector<PluginTensorDesc> rout(1, runtimeDesc(DataType::kFLOAT, {2, 10, 100}));
+    check(r->onShapeChange(rin.data(), 3, rout.data(), 1) == 0, tag + "onShapeChange accepts a [bs] temperature");
+    rin[1] = runtimeDesc(DataType::kFLOAT, {1});
+    check(r->onShapeChange(rin.data(), 3, rout.data(), 1) == 0, tag + "onShapeChange accepts a [1] temperature");
+    rin[1] = runtimeDesc(DataType::kFLOAT, {3});
+    check(r->onShapeChange(rin.data(), 3, rout.data(), 1) != 0, tag + "a [3] temperature with bs 2 rejected");
+    rin[1] = runtimeDesc(DataType::kFLOAT, {2});
+    rin[2] = runtimeDesc(DataType::kINT32, {3});
+    check(r->onShapeChange(rin.data(), 3, rout.data(), 1) != 0, tag + "gen_lengths batch mismatch rejected");
+    rin = {runtimeDesc(DataType::kHALF, {0, 10, 100}), runtimeDesc(DataType::kFLOAT, {1}),
+        runtimeDesc(DataType::kINT32, {0})};
+    check(r->enqueue(rin.data(), rout.data(), nullptr, nullptr, nullptr, nullptr) == 0,
+        tag + "enqueue of an empty batch is a no-op");
+}
+
 void checkLogging()
 {
     CapturingLogger logger;
@@ -545,9 +819,11 @@ int main()
 {
     int32_t n = -1;
     IPluginCreatorInterface* const* creators = getCreators(n);
-    check(creators != nullptr && n == 2, "getCreators returns two creators");
+    check(creators != nullptr && n == 4, "getCreators returns four creators");
     checkPackBeams();
     checkGreedyAccept();
+    checkWarpSoftmax();
+    checkSamplingAccept();
     checkLogging();
     std::printf("harness: %d checks, %d failed\n", gChecks, gFailures);
     return gFailures == 0 ? 0 : 1;

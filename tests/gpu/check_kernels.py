@@ -25,6 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from trtllm_redrafter.accept import accept_greedy  # noqa: E402
+from trtllm_redrafter.sampling import accept_sampling, warp_logits  # noqa: E402
 from trtllm_redrafter.tree import pack_beams, unpack_mask_bits  # noqa: E402
 
 DTYPE_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
@@ -38,7 +39,9 @@ ACCEPT_FIELDS = (
     "path_indices",
     "accepted_tokens",
 )
-I32, PTR = ctypes.c_int32, ctypes.c_void_p
+I32, PTR, F32 = ctypes.c_int32, ctypes.c_void_p, ctypes.c_float
+SAMPLE_MARGIN = 1e-6  # sampling_accept: rows whose inverse-CDF target is this close to a cdf value may differ
+CUT_MARGIN = 1e-6  # warp_softmax: rows whose top-p cut is this close (x (1 + max |y|)) are not mask-compared
 
 
 def ptr(t: torch.Tensor) -> ctypes.c_void_p:
@@ -62,12 +65,18 @@ class Kernels:
             lib.redrafterGreedyAccept.argtypes = [PTR, I32, PTR, PTR, PTR] + [I32] * 5 + [PTR] * 8
             lib.redrafterGreedyAcceptWorkspaceSize.argtypes = [I32, I32]
             lib.redrafterGreedyAcceptWorkspaceSize.restype = ctypes.c_size_t
+            lib.redrafterWarpSoftmax.argtypes = [PTR, I32, PTR, I32, I32, PTR, I32, I32, I32, I32, F32, PTR, PTR]
+            lib.redrafterSamplingAccept.argtypes = [PTR] * 6 + [I32] * 6 + [PTR] * 7
             names = ("redrafterPackBeams", "redrafterPackedArgmax", "redrafterGreedyAccept")
+            names += ("redrafterWarpSoftmax", "redrafterSamplingAccept")
         else:
             lib.redrafterPackBeamsHost.argtypes = [PTR, PTR, I32, I32, I32] + [PTR] * 6
             lib.redrafterPackedArgmaxHost.argtypes = [PTR, I32, PTR, I32, I32, I32, I32, PTR]
             lib.redrafterGreedyAcceptHost.argtypes = [PTR, I32, PTR, PTR, PTR] + [I32] * 6 + [PTR] * 6
+            lib.redrafterWarpSoftmaxHost.argtypes = [PTR, I32, PTR, I32, I32, PTR, I32, I32, I32, I32, F32, I32, PTR]
+            lib.redrafterSamplingAcceptHost.argtypes = [PTR] * 6 + [I32] * 7 + [PTR] * 6
             names = ("redrafterPackBeamsHost", "redrafterPackedArgmaxHost", "redrafterGreedyAcceptHost")
+            names += ("redrafterWarpSoftmaxHost", "redrafterSamplingAcceptHost")
         for name in names:
             getattr(lib, name).restype = I32
         self.lib = lib
@@ -143,6 +152,50 @@ class Kernels:
         else:
             status = self.lib.redrafterGreedyAcceptHost(*head, nb, bl, 256, *tail)
         self._check(status, "greedy accept")
+        return out
+
+    def warp(
+        self,
+        logits: torch.Tensor,
+        inv_temperature: torch.Tensor,
+        gen_lengths: torch.Tensor,
+        top_k: int,
+        top_p: float,
+        out: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """warp_softmax: logits [bs, slots, V], inv_temperature [bs] or [1], gen_lengths int32 [bs]."""
+        bs, slots, vocab = logits.shape
+        out = out if out is not None else torch.full((bs, slots, vocab), -7.0, device=self.device)
+        args = [ptr(logits), DTYPE_CODES[logits.dtype], ptr(inv_temperature), DTYPE_CODES[inv_temperature.dtype]]
+        args += [inv_temperature.numel(), ptr(gen_lengths), bs, slots, vocab, top_k, top_p]
+        if self.backend == "device":
+            status = self.lib.redrafterWarpSoftmax(*args, ptr(out), self._stream())
+        else:
+            status = self.lib.redrafterWarpSoftmaxHost(*args, 256, ptr(out))
+        self._check(status, "warp softmax")
+        return out
+
+    def sample_accept(
+        self,
+        probs: torch.Tensor,
+        beams: torch.Tensor,
+        indices: torch.Tensor,
+        gen_lengths: torch.Tensor,
+        rand_validation: torch.Tensor,
+        rand_sample: torch.Tensor,
+        out: dict[str, torch.Tensor] | None = None,
+    ) -> dict[str, torch.Tensor]:
+        bs, slots, vocab = probs.shape
+        _, nb, bl = beams.shape
+        out = out if out is not None else self.accept_outputs(bs, bl)
+        head = [ptr(probs), ptr(beams), ptr(indices), ptr(gen_lengths), ptr(rand_validation), ptr(rand_sample)]
+        head += [DTYPE_CODES[rand_sample.dtype], bs, slots, vocab, nb, bl]
+        tail = [ptr(out[k]) for k in ACCEPT_FIELDS]
+        if self.backend == "device":
+            status = self.lib.redrafterSamplingAccept(*head, *tail, self._stream())
+        else:
+            status = self.lib.redrafterSamplingAcceptHost(*head, 256, *tail)
+        self._check(status, "sampling accept")
         return out
 
 
@@ -241,6 +294,7 @@ def compare_accept(out: dict[str, torch.Tensor], ref: dict[str, torch.Tensor]) -
 class Tally:
     def __init__(self, name: str) -> None:
         self.name, self.cases, self.mismatches, self.first = name, 0, 0, ""
+        self.flagged = 0  # rows allowed to differ by rounding (sampling kernels; see docs/plugins.md)
 
     def add(self, problems: list[str], describe: Callable[[], str]) -> None:
         self.cases += 1
@@ -250,6 +304,7 @@ class Tally:
 
     def line(self) -> str:
         text = f"  {self.name:<16} {self.cases:>6} cases   {self.mismatches:>4} mismatches"
+        text += f"   ({self.flagged} rows near a rounding boundary)" if self.flagged else ""
         return text + (f"   first: {self.first}" if self.first else "")
 
 
@@ -338,6 +393,200 @@ def check_large_vocab(kernels: Kernels, gen: torch.Generator, vocabs: list[int])
 
 
 # ---------------------------------------------------------------------------------------------
+# sampling kernels: warp_softmax (vs softmax(warp_logits)) and sampling_accept (vs accept_sampling)
+
+
+def f32(x: float) -> float:
+    return float(torch.tensor(x, dtype=torch.float32))
+
+
+def warp_reference(x: torch.Tensor, temperature: float, top_k: int, top_p: float) -> torch.Tensor:
+    return torch.softmax(warp_logits(x.float(), temperature, top_k, top_p), dim=-1)
+
+
+def warp_row_problems(got: torch.Tensor, x: torch.Tensor, inv: float, top_k: int, top_p: float) -> list[str] | None:
+    """Compare one real row (CPU tensors). None: the row is near a rounding boundary of the cut
+    (not compared); [] when equal. Ties across the top-p cut are compared with the kernel's
+    documented rule (the whole tie group is kept)."""
+    temperature = 1.0 / inv
+    y = warp_logits(x.float(), temperature)
+    finite = y[torch.isfinite(y)]
+    scale = 1.0 + float(finite.abs().max())
+    vocab = y.shape[-1]
+    ref = warp_reference(x, temperature, top_k, top_p)
+    if 0 < top_k < vocab:
+        ranked = y.sort(descending=True).values
+        kth, after = float(ranked[top_k - 1]), float(ranked[top_k])
+        if kth != after and kth - after <= 1e-5 * (1 + abs(kth)):
+            return None
+    if top_p < 1.0:
+        q = warp_reference(x, temperature, top_k, 1.0).double()
+        yk = warp_logits(x.float(), temperature, top_k, 1.0)
+        order = yk.argsort()
+        ascending = yk[order]
+        cum = q[order].cumsum(0)
+        mass = cum[torch.searchsorted(ascending, ascending, right=True) - 1]  # tie groups whole
+        cut = f32(1 - top_p)
+        if float(torch.minimum((cum - cut).abs().min(), (mass - cut).abs().min())) < CUT_MARGIN * scale:
+            return None
+        keep = torch.empty_like(q, dtype=torch.bool)
+        keep[order] = (mass > cut) | (ascending == ascending[-1])
+        kept = q * (keep & (q > 0))
+        ref = (kept / kept.sum()).float()
+    kept = ref > 0
+    problems = []
+    if not torch.equal(got > 0, kept):
+        problems.append(f"mask differs at {int(((got > 0) != kept).sum())} tokens")
+    elif float(((got - ref).abs() / ref)[kept].max()) > 1e-6 + 5e-7 * scale:
+        problems.append(f"probabilities differ (relative {float(((got - ref).abs() / ref)[kept].max()):.2e})")
+    return problems
+
+
+def check_warp_rows(tally: Tally, out: torch.Tensor, logits, inv, gen_lengths, top_k, top_p, describe) -> None:
+    got_all = out.cpu()
+    problems = []
+    for b in range(logits.shape[0]):
+        inv_b = float(inv[0 if inv.numel() == 1 else b])
+        for p in range(logits.shape[1]):
+            if p >= int(gen_lengths[b]):
+                if got_all[b, p].any():
+                    problems.append(f"padding slot ({b}, {p}) not zero")
+                continue
+            row = warp_row_problems(got_all[b, p], logits[b, p], inv_b, top_k, top_p)
+            if row is None:
+                tally.flagged += 1
+            else:
+                problems += [f"row ({b}, {p}): {m}" for m in row]
+    tally.add(problems[:3], describe)
+
+
+def check_warp(kernels: Kernels, cases: int, gen: torch.Generator, large_vocabs: list[int]) -> Tally:
+    tally = Tally("warp_softmax")
+    dtypes = list(DTYPE_CODES)
+    configs = []
+    for _ in range(cases):
+        bs, slots = int(torch.randint(1, 5, (1,), generator=gen)), int(torch.randint(1, 9, (1,), generator=gen))
+        vocab = int(torch.randint(1, 4097, (1,), generator=gen))
+        pick = torch.randint(6, (2,), generator=gen).tolist()
+        top_k = [0, 0, 1, vocab, *torch.randint(1, vocab + 1, (2,), generator=gen).tolist()][pick[0]]
+        top_p = [1.0, 1.0, 1.0, f32(0.05 + 0.94 * float(torch.rand(1, generator=gen))), f32(0.5), f32(0.9)][pick[1]]
+        kind = ["normal", "levels"][int(torch.randint(2, (1,), generator=gen))]
+        configs.append((bs, slots, vocab, dtypes[int(torch.randint(3, (1,), generator=gen))], kind, top_k, top_p))
+    for vocab in large_vocabs:  # realistic vocabularies, every dtype, top-k 50 and top-p 0.9
+        configs += [(2, 3, vocab, dtype, "normal", 50, f32(0.9)) for dtype in dtypes]
+    for bs, slots, vocab, dtype, kind, top_k, top_p in configs:
+        if kind == "levels":  # few distinct values: ties everywhere
+            logits = torch.randint(-2, 3, (bs, slots, vocab), generator=gen).float().to(dtype)
+        else:
+            logits = (torch.randn(bs, slots, vocab, generator=gen) * 3).to(dtype)
+        count = [1, bs][int(torch.randint(2, (1,), generator=gen))]
+        inv = (torch.rand(count, generator=gen) * 2 + 0.3).to(dtypes[int(torch.randint(3, (1,), generator=gen))])
+        gen_lengths = torch.randint(0, slots + 1, (bs,), generator=gen)
+        offset = int(torch.randint(8, (1,), generator=gen))
+        dev = kernels.device
+        logits_d, inv_d, gen_d = on_device(logits, dev, offset), on_device(inv, dev), on_device(gen_lengths.int(), dev)
+        out = kernels.warp(logits_d, inv_d, gen_d, top_k, top_p)
+        label = f"bs={bs} slots={slots} V={vocab} {DTYPE_NAMES[dtype]} {kind} top_k={top_k} top_p={top_p:.3f}"
+        check_warp_rows(tally, out, logits, inv, gen_lengths, top_k, top_p, lambda label=label: label)
+    return tally
+
+
+def planted_probs(gen: torch.Generator, beams: torch.Tensor, indices: torch.Tensor, vocab: int) -> torch.Tensor:
+    """Reference-warped probabilities [bs, n, V] of random logits in which each drafted child is
+    boosted at its parent's slot (acceptance lengths vary)."""
+    bs, nb, bl = beams.shape
+    n = int(indices.max()) + 1
+    logits = torch.randn(bs, n, vocab, generator=gen) * 2
+    boost = torch.rand(bs, nb, max(bl - 1, 1), generator=gen) * 8
+    for j in range(bl - 1):
+        rows = torch.arange(bs)[:, None].expand(bs, nb)
+        logits[rows, indices[:, :, j], beams[:, :, j + 1]] += boost[:, :, j]
+    temperature = [0.5, 1.0, 1.5][int(torch.randint(3, (1,), generator=gen))]
+    top_k = [0, 1, 2, 20][int(torch.randint(4, (1,), generator=gen))]
+    top_p = [1.0, 0.7][int(torch.randint(2, (1,), generator=gen))]
+    return torch.softmax(warp_logits(logits, temperature, top_k, top_p), dim=-1)
+
+
+def sampling_problems(got: dict, probs, beams, indices, rand_validation, rand_sample) -> tuple[list[str], int]:
+    """Compare with accept_sampling; rows may differ only in the sampled token and only when the
+    target lies within SAMPLE_MARGIN of a cdf value. Returns (problems, near-boundary rows)."""
+    got = {k: v.cpu().long() for k, v in got.items()}
+    ref = accept_sampling(probs, beams, indices, rand_validation.float(), rand_sample.float())
+    bs, nb, bl = beams.shape
+    rows = torch.arange(bs)
+    node, depth = ref.hidden_index, ref.num_accepted_tokens - 1
+    p_node = probs[rows, node]
+    vocab = p_node.shape[-1]
+    rejected = depth < bl - 1
+    through = indices.gather(2, depth[:, None, None].expand(bs, nb, 1))[..., 0] == node[:, None]
+    is_child = through & rejected[:, None]
+    tokens = beams.gather(2, (depth + 1).clamp(max=bl - 1)[:, None, None].expand(bs, nb, 1))[..., 0]
+    mask = torch.zeros_like(p_node).scatter_reduce(1, torch.where(is_child, tokens, 0), is_child.float(), "amax")
+    residual = p_node * (1 - mask)
+    cdf = torch.where((residual.sum(-1) > 0)[:, None], residual, p_node).cumsum(-1)
+    total = cdf[:, -1]
+    target = rand_sample.float() * total
+    idx = (cdf <= target[:, None]).sum(-1)
+    below = torch.where(idx > 0, cdf.gather(1, (idx - 1).clamp(min=0)[:, None])[:, 0], torch.zeros_like(total))
+    at = cdf.gather(1, idx.clamp(max=vocab - 1)[:, None])[:, 0]
+    above = torch.where(idx < vocab, at, torch.full_like(total, float("inf")))
+    gap = torch.minimum(target - below, above - target).double() / total.double().clamp_min(1e-300)
+    near = gap < SAMPLE_MARGIN
+    problems = []
+    for k in ACCEPT_FIELDS:
+        differ = got[k] != getattr(ref, k)
+        differ = differ if differ.dim() == 1 else differ.any(-1)
+        if k in ("next_token", "accepted_tokens"):
+            differ &= ~near  # the sampled token may differ at a rounding boundary; the walk may not
+        if differ.any():
+            problems.append(f"{k} differs")
+    return problems, int(near.sum())
+
+
+def check_sampling(kernels: Kernels, cases: int, gen: torch.Generator, large_vocabs: list[int]) -> tuple[Tally, Tally]:
+    tally, chained = Tally("sampling_accept"), Tally("warp+accept")
+    dtypes = list(DTYPE_CODES)
+    configs = [(beams, 12, f"edge case '{name}'") for name, beams in EDGE_BEAMS.items()]
+    for _ in range(cases):
+        bs, nb, bl = (int(torch.randint(1, m + 1, (1,), generator=gen)) for m in (6, 12, 8))
+        beams = random_beams(gen, bs, nb, bl, int(torch.randint(1, 7, (1,), generator=gen)))
+        vocab = int(torch.randint(int(beams.max()) + 1, 2049, (1,), generator=gen))
+        configs.append((beams, vocab, f"bs={bs} nb={nb} bl={bl} V={vocab}"))
+    configs += [(random_beams(gen, 4, 8, 5, 4) * (v // 5), v, f"V={v}") for v in large_vocabs]
+    dev = kernels.device
+    for case, (beams, vocab, label) in enumerate(configs):
+        vocab = max(vocab, int(beams.max()) + 1)
+        bs, nb, bl = beams.shape
+        tree = pack_beams(beams)
+        n = tree.tokens.shape[1]
+        probs = planted_probs(gen, beams, tree.draft_indices, vocab)
+        slots = [n, n_cap(nb, bl), n_cap(nb, bl) + 3][int(torch.randint(3, (1,), generator=gen))]
+        padded = torch.full((bs, slots, vocab), float("nan"))  # padding slots must never be read
+        padded[:, :n] = probs
+        rand_dtype = dtypes[int(torch.randint(3, (1,), generator=gen))]
+        rand_validation = torch.rand(bs, nb, bl - 1, generator=gen).to(rand_dtype)
+        rand_sample = torch.rand(bs, generator=gen).to(rand_dtype)
+        beams_d, indices_d = on_device(beams.int(), dev), on_device(tree.draft_indices.int(), dev)
+        gen_d = on_device(tree.gen_lengths.int(), dev)
+        rv_d, rs_d = on_device(rand_validation, dev), on_device(rand_sample, dev)
+        out = kernels.sample_accept(on_device(padded, dev), beams_d, indices_d, gen_d, rv_d, rs_d)
+        problems, near = sampling_problems(out, probs, beams, tree.draft_indices, rand_validation, rand_sample)
+        tally.flagged += near
+        describe = lambda label=label, slots=slots, dt=rand_dtype: f"{label} slots={slots} u {DTYPE_NAMES[dt]}"  # noqa: E731
+        tally.add(problems, describe)
+        if case % 10 == 0:  # the two kernels chained, vs accept_sampling on the kernel's own probabilities
+            logits = (torch.randn(bs, n_cap(nb, bl), vocab, generator=gen) * 3).to(torch.bfloat16)
+            warped = kernels.warp(on_device(logits, dev), on_device(torch.tensor([0.8]), dev), gen_d, 20, f32(0.9))
+            out = kernels.sample_accept(warped, beams_d, indices_d, gen_d, rv_d, rs_d)
+            problems, near = sampling_problems(
+                out, warped.cpu()[:, :n], beams, tree.draft_indices, rand_validation, rand_sample
+            )
+            chained.flagged += near
+            chained.add(problems, describe)
+    return tally, chained
+
+
+# ---------------------------------------------------------------------------------------------
 # timing
 
 
@@ -383,20 +632,44 @@ ACCEPT_SIZES = [
 ]
 
 
-TABLE_HEADER = "  op              bs  nb  bl   vocab dtype  kernel_us  reference_us  speedup"
+TABLE_HEADER = "  op                bs  nb  bl   vocab dtype  kernel_us  reference_us  speedup"
+
+
+# warp_softmax: logits of the dtype, top-k 50 and top-p 0.9 (every pass of the kernel) unless noted
+WARP_SIZES = [
+    (1, 4, 4, 32000, torch.float16, 50, 0.9),
+    (8, 8, 5, 32000, torch.bfloat16, 0, 1.0),
+    (8, 8, 5, 32000, torch.bfloat16, 50, 0.9),
+    (16, 16, 6, 128256, torch.bfloat16, 50, 0.9),
+    (32, 32, 8, 152064, torch.bfloat16, 50, 0.9),
+]
+# sampling_accept: float32 probabilities; the dtype column is the uniforms'
+SAMPLE_SIZES = [
+    (1, 4, 4, 32000, torch.float32),
+    (8, 8, 5, 32000, torch.float32),
+    (16, 16, 6, 128256, torch.bfloat16),
+    (32, 32, 8, 152064, torch.float32),
+    (64, 64, 8, 152064, torch.float32),
+]
 
 
 def time_all(kernels: Kernels, gen: torch.Generator, iterations: int, repeats: int, small: bool) -> list[str]:
     rows = [TABLE_HEADER]
     pack_sizes = PACK_SIZES[:2] if small else PACK_SIZES
     accept_sizes = [(bs, nb, bl, 1000, dt) for bs, nb, bl, _, dt in ACCEPT_SIZES[:2]] if small else ACCEPT_SIZES
+    warp_sizes = [(bs, nb, bl, 1000, *rest) for bs, nb, bl, _, *rest in WARP_SIZES[:3]] if small else WARP_SIZES
+    sample_sizes = [(bs, nb, bl, 1000, dt) for bs, nb, bl, _, dt in SAMPLE_SIZES[:2]] if small else SAMPLE_SIZES
     for bs, nb, bl in pack_sizes:
         rows.append(time_pack(kernels, gen, bs, nb, bl, iterations, repeats))
-    for bs, nb, bl, vocab, dtype in accept_sizes:
+    jobs = [("greedy_accept", size, time_accept) for size in accept_sizes]
+    jobs += [("warp_softmax", size, time_warp) for size in warp_sizes]
+    jobs += [("sampling_accept", size, time_sampling) for size in sample_sizes]
+    for op, size, timer in jobs:
+        bs, nb, bl, vocab, dtype = size[:5]
         try:
-            rows.append(time_accept(kernels, gen, bs, nb, bl, vocab, dtype, iterations, repeats))
+            rows.append(timer(kernels, gen, *size, iterations, repeats))
         except torch.cuda.OutOfMemoryError:
-            rows.append(f"  {'greedy_accept':<14}{bs:>4}{nb:>4}{bl:>4}{vocab:>8}{DTYPE_NAMES[dtype]:>6}  out of memory")
+            rows.append(f"  {op:<16}{bs:>4}{nb:>4}{bl:>4}{vocab:>8}{DTYPE_NAMES[dtype]:>6}  out of memory")
         if kernels.backend == "device":
             torch.cuda.empty_cache()
     return rows
@@ -439,6 +712,71 @@ def time_accept(
     return table_row("greedy_accept", (bs, nb, bl, str(vocab), DTYPE_NAMES[dtype]), kernel_us, ref_us)
 
 
+def time_warp(
+    kernels: Kernels,
+    gen: torch.Generator,
+    bs: int,
+    nb: int,
+    bl: int,
+    vocab: int,
+    dtype: torch.dtype,
+    top_k: int,
+    top_p: float,
+    iterations: int,
+    repeats: int,
+) -> str:
+    dev = kernels.device
+    tree = pack_beams(random_beams(gen, bs, nb, bl, 8))
+    n = tree.tokens.shape[1]
+    logits = torch.randn(bs, n_cap(nb, bl), vocab, device=dev, dtype=dtype) * 3
+    inv = torch.full((bs,), 1.25, device=dev)
+    gen_lengths = on_device(tree.gen_lengths.int(), dev)
+    out = torch.empty(bs, n_cap(nb, bl), vocab, device=dev)
+    top_p = f32(top_p)
+    kernel_us = timed_us(
+        kernels, lambda: kernels.warp(logits, inv, gen_lengths, top_k, top_p, out), iterations, repeats
+    )
+    ref_logits = logits[:, :n]
+    ref = reference_on(dev, lambda: torch.softmax(warp_logits(ref_logits.float(), 0.8, top_k, top_p), dim=-1))
+    ref_us = try_time(kernels, ref, iterations, repeats)
+    name = "warp_softmax" if top_k or top_p < 1 else "warp_softmax T"
+    return table_row(name, (bs, nb, bl, str(vocab), DTYPE_NAMES[dtype]), kernel_us, ref_us)
+
+
+def time_sampling(
+    kernels: Kernels,
+    gen: torch.Generator,
+    bs: int,
+    nb: int,
+    bl: int,
+    vocab: int,
+    dtype: torch.dtype,
+    iterations: int,
+    repeats: int,
+) -> str:
+    dev = kernels.device
+    beams_cpu = random_beams(gen, bs, nb, bl, 8) * (vocab // 8)
+    tree = pack_beams(beams_cpu)
+    n = tree.tokens.shape[1]
+    probs = torch.rand(bs, n_cap(nb, bl), vocab, device=dev)
+    probs /= probs.sum(-1, keepdim=True)
+    beams, indices = on_device(beams_cpu.int(), dev), on_device(tree.draft_indices.int(), dev)
+    gen_lengths = on_device(tree.gen_lengths.int(), dev)
+    rand_validation = torch.rand(bs, nb, bl - 1, device=dev).to(dtype)
+    rand_sample = torch.rand(bs, device=dev).to(dtype)
+    out = kernels.accept_outputs(bs, bl)
+
+    def kernel() -> object:
+        return kernels.sample_accept(probs, beams, indices, gen_lengths, rand_validation, rand_sample, out)
+
+    kernel_us = timed_us(kernels, kernel, iterations, repeats)
+    beams_long, indices_long, ref_probs = beams.long(), indices.long(), probs[:, :n]
+    rv, rs = rand_validation.float(), rand_sample.float()
+    ref = reference_on(dev, lambda: accept_sampling(ref_probs, beams_long, indices_long, rv, rs))
+    ref_us = try_time(kernels, ref, iterations, repeats)
+    return table_row("sampling_accept", (bs, nb, bl, str(vocab), DTYPE_NAMES[dtype]), kernel_us, ref_us)
+
+
 def try_time(kernels: Kernels, fn: Callable[[], object], iterations: int, repeats: int) -> float | None:
     try:
         return timed_us(kernels, fn, iterations, repeats)
@@ -451,7 +789,7 @@ def table_row(op: str, size: tuple, kernel_us: float, ref_us: float | None) -> s
     bs, nb, bl, vocab, dtype = size
     ref = f"{ref_us:14.1f}" if ref_us is not None else f"{'n/a':>14}"
     speedup = f"{ref_us / kernel_us:8.1f}x" if ref_us is not None else f"{'n/a':>9}"
-    return f"  {op:<14}{bs:>4}{nb:>4}{bl:>4}{vocab:>8}{dtype:>6}{kernel_us:11.1f}{ref}{speedup}"
+    return f"  {op:<16}{bs:>4}{nb:>4}{bl:>4}{vocab:>8}{dtype:>6}{kernel_us:11.1f}{ref}{speedup}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -481,8 +819,11 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     print("correctness (element for element vs the PyTorch reference on CPU)")
+    large_vocabs = [1000, 3001] if args.small else [32000, 128256, 152064]
     tallies = [check_pack(kernels, args.cases, gen), *check_accept(kernels, args.cases, gen)]
-    tallies.append(check_large_vocab(kernels, gen, [1000, 3001] if args.small else [32000, 128256, 152064]))
+    tallies.append(check_large_vocab(kernels, gen, large_vocabs))
+    tallies.append(check_warp(kernels, max(1, args.cases // 4), gen, large_vocabs))
+    tallies += check_sampling(kernels, args.cases, gen, large_vocabs)
     for tally in tallies:
         print(tally.line())
     print(f"  ({time.perf_counter() - t0:.0f} s)")

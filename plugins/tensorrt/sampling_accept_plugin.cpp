@@ -1,0 +1,285 @@
+// TensorRT wrapper of sampling acceptance. Contract: sampling_accept_plugin.h.
+#define REDRAFTER_DECLARE_CUDA_LAUNCHERS
+#include "sampling_accept_plugin.h"
+
+#include "../kernels/sampling_accept.h"
+#include "float_types.h"
+#include "plugin_logging.h"
+
+#include <utility>
+
+namespace redrafter
+{
+namespace trt
+{
+
+using nvinfer1::DataType;
+using nvinfer1::TensorFormat;
+
+namespace
+{
+
+constexpr int64_t kInt32Max = 0x7FFFFFFF;
+constexpr int32_t kMaxBeams = 4096; // 12 bytes of shared memory per beam within 48 KiB
+
+} // namespace
+
+SamplingAcceptPlugin::SamplingAcceptPlugin(BeamShapeAttributes attributes, std::string pluginNamespace)
+    : mAttributes(attributes)
+    , mNamespace(std::move(pluginNamespace))
+{
+}
+
+nvinfer1::IPluginCapability* SamplingAcceptPlugin::getCapabilityInterface(nvinfer1::PluginCapabilityType type) noexcept
+{
+    switch (type)
+    {
+    case nvinfer1::PluginCapabilityType::kCORE: return static_cast<nvinfer1::IPluginV3OneCore*>(this);
+    case nvinfer1::PluginCapabilityType::kBUILD: return static_cast<nvinfer1::IPluginV3OneBuild*>(this);
+    case nvinfer1::PluginCapabilityType::kRUNTIME: return static_cast<nvinfer1::IPluginV3OneRuntime*>(this);
+    }
+    return nullptr;
+}
+
+nvinfer1::IPluginV3* SamplingAcceptPlugin::clone() noexcept
+{
+    try
+    {
+        return new SamplingAcceptPlugin(mAttributes, mNamespace);
+    }
+    catch (...)
+    {
+        return nullptr;
+    }
+}
+
+char const* SamplingAcceptPlugin::getPluginName() const noexcept
+{
+    return kSamplingAcceptPluginName;
+}
+
+char const* SamplingAcceptPlugin::getPluginVersion() const noexcept
+{
+    return kSamplingAcceptPluginVersion;
+}
+
+char const* SamplingAcceptPlugin::getPluginNamespace() const noexcept
+{
+    return mNamespace.c_str();
+}
+
+int32_t SamplingAcceptPlugin::getNbOutputs() const noexcept
+{
+    return kNbOutputs;
+}
+
+int32_t SamplingAcceptPlugin::getOutputDataTypes(
+    DataType* outputTypes, int32_t nbOutputs, DataType const* inputTypes, int32_t nbInputs) const noexcept
+{
+    if (nbInputs != kNbInputs || nbOutputs != kNbOutputs || inputTypes[0] != DataType::kFLOAT
+        || inputTypes[1] != DataType::kINT32 || inputTypes[2] != DataType::kINT32 || inputTypes[3] != DataType::kINT32
+        || !isFloatInputType(inputTypes[4]) || inputTypes[5] != inputTypes[4])
+    {
+        return reportPluginError(
+            "RedrafterSamplingAccept: expects float32 probs, three int32 inputs and two uniforms of one float type");
+    }
+    for (int32_t k = 0; k < nbOutputs; ++k)
+    {
+        outputTypes[k] = DataType::kINT32;
+    }
+    return 0;
+}
+
+int32_t SamplingAcceptPlugin::getOutputShapes(nvinfer1::DimsExprs const* inputs, int32_t nbInputs,
+    nvinfer1::DimsExprs const* /*shapeInputs*/, int32_t nbShapeInputs, nvinfer1::DimsExprs* outputs, int32_t nbOutputs,
+    nvinfer1::IExprBuilder& exprBuilder) noexcept
+{
+    if (nbInputs != kNbInputs || nbShapeInputs != 0 || nbOutputs != kNbOutputs || inputs[0].nbDims != 3
+        || inputs[1].nbDims != 3 || inputs[2].nbDims != 3 || inputs[3].nbDims != 1 || inputs[4].nbDims != 3
+        || inputs[5].nbDims != 1)
+    {
+        return reportPluginError(
+            "RedrafterSamplingAccept: inputs must be probs [bs, slots, V], draft_tokens and draft_indices [bs, nb, "
+            "bl], gen_lengths [bs], rand_validation [bs, nb, bl-1], rand_sample [bs]");
+    }
+    for (int32_t input : {1, 2, 4})
+    {
+        for (int32_t k = 1; k < 3; ++k)
+        {
+            int64_t const last = input == 4 ? mAttributes.beamLength - 1 : mAttributes.beamLength;
+            int64_t const expected = k == 1 ? mAttributes.numBeams : last;
+            if (inputs[input].d[k]->isConstant() && inputs[input].d[k]->getConstantValue() != expected)
+            {
+                return reportPluginError("RedrafterSamplingAccept: beam dims differ from num_beams / beam_length");
+            }
+        }
+    }
+    nvinfer1::IDimensionExpr const* bs = inputs[1].d[0];
+    nvinfer1::IDimensionExpr const* bl = exprBuilder.constant(mAttributes.beamLength);
+    for (int32_t k = 0; k < 4; ++k) // num_accepted_tokens, accepted_beam_index, next_token, hidden_index
+    {
+        outputs[k].nbDims = 1;
+        outputs[k].d[0] = bs;
+    }
+    for (int32_t k = 4; k < 6; ++k) // path_indices, accepted_tokens
+    {
+        outputs[k].nbDims = 2;
+        outputs[k].d[0] = bs;
+        outputs[k].d[1] = bl;
+    }
+    return 0;
+}
+
+bool SamplingAcceptPlugin::supportsFormatCombination(
+    int32_t pos, nvinfer1::DynamicPluginTensorDesc const* inOut, int32_t nbInputs, int32_t nbOutputs) noexcept
+{
+    if (nbInputs != kNbInputs || nbOutputs != kNbOutputs || pos < 0 || pos >= kNbInputs + kNbOutputs)
+    {
+        return false;
+    }
+    nvinfer1::PluginTensorDesc const& desc = inOut[pos].desc;
+    if (desc.format != TensorFormat::kLINEAR)
+    {
+        return false;
+    }
+    switch (pos)
+    {
+    case 0: return desc.type == DataType::kFLOAT;
+    case 4: return isFloatInputType(desc.type);
+    case 5: return desc.type == inOut[4].desc.type; // TensorRT asks in position order: 4 is settled
+    default: return desc.type == DataType::kINT32;
+    }
+}
+
+bool SamplingAcceptPlugin::matchesBeams(nvinfer1::Dims const& dims, int64_t lastDim) const noexcept
+{
+    auto fits = [](int64_t actual, int64_t expected) { return actual == -1 || actual == expected; };
+    return dims.nbDims == 3 && fits(dims.d[1], mAttributes.numBeams) && fits(dims.d[2], lastDim);
+}
+
+int32_t SamplingAcceptPlugin::configurePlugin(nvinfer1::DynamicPluginTensorDesc const* in, int32_t nbInputs,
+    nvinfer1::DynamicPluginTensorDesc const* /*out*/, int32_t nbOutputs) noexcept
+{
+    int32_t const bl = mAttributes.beamLength;
+    if (nbInputs != kNbInputs || nbOutputs != kNbOutputs || in[0].desc.dims.nbDims != 3
+        || !matchesBeams(in[1].desc.dims, bl) || !matchesBeams(in[2].desc.dims, bl)
+        || !matchesBeams(in[4].desc.dims, bl - 1) || in[3].desc.dims.nbDims != 1 || in[5].desc.dims.nbDims != 1)
+    {
+        return reportPluginError("RedrafterSamplingAccept: configurePlugin got unexpected inputs");
+    }
+    if (mAttributes.numBeams > kMaxBeams)
+    {
+        return reportPluginError("RedrafterSamplingAccept: num_beams must be <= 4096");
+    }
+    return 0;
+}
+
+size_t SamplingAcceptPlugin::getWorkspaceSize(nvinfer1::DynamicPluginTensorDesc const* /*inputs*/,
+    int32_t /*nbInputs*/, nvinfer1::DynamicPluginTensorDesc const* /*outputs*/, int32_t /*nbOutputs*/) const noexcept
+{
+    return 0;
+}
+
+int32_t SamplingAcceptPlugin::onShapeChange(nvinfer1::PluginTensorDesc const* in, int32_t nbInputs,
+    nvinfer1::PluginTensorDesc const* /*out*/, int32_t nbOutputs) noexcept
+{
+    int32_t const bl = mAttributes.beamLength;
+    if (nbInputs != kNbInputs || nbOutputs != kNbOutputs || in[0].dims.nbDims != 3 || !matchesBeams(in[1].dims, bl)
+        || !matchesBeams(in[2].dims, bl) || !matchesBeams(in[4].dims, bl - 1) || in[3].dims.nbDims != 1
+        || in[5].dims.nbDims != 1)
+    {
+        return reportPluginError("RedrafterSamplingAccept: runtime shapes do not match the contract");
+    }
+    int64_t const bs = in[0].dims.d[0];
+    for (int32_t k = 1; k < kNbInputs; ++k)
+    {
+        if (in[k].dims.d[0] != bs)
+        {
+            return reportPluginError("RedrafterSamplingAccept: inputs disagree on the batch size");
+        }
+    }
+    return 0;
+}
+
+int32_t SamplingAcceptPlugin::enqueue(nvinfer1::PluginTensorDesc const* inputDesc,
+    nvinfer1::PluginTensorDesc const* /*outputDesc*/, void const* const* inputs, void* const* outputs,
+    void* /*workspace*/, cudaStream_t stream) noexcept
+{
+    nvinfer1::Dims const& probsDims = inputDesc[0].dims;
+    int64_t const bs = probsDims.d[0];
+    int64_t const slots = probsDims.d[1];
+    int64_t const vocab = probsDims.d[2];
+    if (bs == 0)
+    {
+        return 0;
+    }
+    if (bs < 0 || slots < 1 || vocab < 1 || bs > kInt32Max || slots > kInt32Max || vocab > kInt32Max)
+    {
+        return reportPluginError("RedrafterSamplingAccept: probs dims out of range");
+    }
+    int32_t const status = redrafterSamplingAccept(static_cast<float const*>(inputs[0]),
+        static_cast<int32_t const*>(inputs[1]), static_cast<int32_t const*>(inputs[2]),
+        static_cast<int32_t const*>(inputs[3]), inputs[4], inputs[5], floatInputDtype(inputDesc[5].type),
+        static_cast<int32_t>(bs), static_cast<int32_t>(slots), static_cast<int32_t>(vocab), mAttributes.numBeams,
+        mAttributes.beamLength, static_cast<int32_t*>(outputs[0]), static_cast<int32_t*>(outputs[1]),
+        static_cast<int32_t*>(outputs[2]), static_cast<int32_t*>(outputs[3]), static_cast<int32_t*>(outputs[4]),
+        static_cast<int32_t*>(outputs[5]), stream);
+    return status == kOk ? 0 : reportPluginError("RedrafterSamplingAccept: kernel launch failed");
+}
+
+nvinfer1::IPluginV3* SamplingAcceptPlugin::attachToContext(nvinfer1::IPluginResourceContext* /*context*/) noexcept
+{
+    return clone();
+}
+
+nvinfer1::PluginFieldCollection const* SamplingAcceptPlugin::getFieldsToSerialize() noexcept
+{
+    return mSerialized.collection();
+}
+
+SamplingAcceptPluginCreator::SamplingAcceptPluginCreator(std::string pluginNamespace)
+    : mNamespace(std::move(pluginNamespace))
+{
+}
+
+nvinfer1::IPluginV3* SamplingAcceptPluginCreator::createPlugin(
+    char const* /*name*/, nvinfer1::PluginFieldCollection const* fc, nvinfer1::TensorRTPhase /*phase*/) noexcept
+{
+    BeamShapeAttributes attributes;
+    if (!BeamShapeAttributes::fromFields(fc, attributes))
+    {
+        reportPluginError("RedrafterSamplingAccept: needs int32 fields num_beams >= 1 and beam_length >= 1");
+        return nullptr;
+    }
+    try
+    {
+        return new SamplingAcceptPlugin(attributes, mNamespace);
+    }
+    catch (...)
+    {
+        return nullptr;
+    }
+}
+
+nvinfer1::PluginFieldCollection const* SamplingAcceptPluginCreator::getFieldNames() noexcept
+{
+    return mFieldNames.collection();
+}
+
+char const* SamplingAcceptPluginCreator::getPluginName() const noexcept
+{
+    return kSamplingAcceptPluginName;
+}
+
+char const* SamplingAcceptPluginCreator::getPluginVersion() const noexcept
+{
+    return kSamplingAcceptPluginVersion;
+}
+
+char const* SamplingAcceptPluginCreator::getPluginNamespace() const noexcept
+{
+    return mNamespace.c_str();
+}
+
+} // namespace trt
+} // namespace redrafter

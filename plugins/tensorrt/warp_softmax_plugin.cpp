@@ -1,0 +1,245 @@
+// TensorRT wrapper of the warped softmax. Contract: warp_softmax_plugin.h.
+#define REDRAFTER_DECLARE_CUDA_LAUNCHERS
+#include "warp_softmax_plugin.h"
+
+#include "../kernels/warp_softmax.h"
+#include "float_types.h"
+#include "plugin_logging.h"
+
+#include <utility>
+
+namespace redrafter
+{
+namespace trt
+{
+
+using nvinfer1::DataType;
+using nvinfer1::TensorFormat;
+
+namespace
+{
+
+constexpr int64_t kInt32Max = 0x7FFFFFFF;
+
+} // namespace
+
+WarpSoftmaxPlugin::WarpSoftmaxPlugin(WarpAttributes attributes, std::string pluginNamespace)
+    : mAttributes(attributes)
+    , mNamespace(std::move(pluginNamespace))
+{
+}
+
+nvinfer1::IPluginCapability* WarpSoftmaxPlugin::getCapabilityInterface(nvinfer1::PluginCapabilityType type) noexcept
+{
+    switch (type)
+    {
+    case nvinfer1::PluginCapabilityType::kCORE: return static_cast<nvinfer1::IPluginV3OneCore*>(this);
+    case nvinfer1::PluginCapabilityType::kBUILD: return static_cast<nvinfer1::IPluginV3OneBuild*>(this);
+    case nvinfer1::PluginCapabilityType::kRUNTIME: return static_cast<nvinfer1::IPluginV3OneRuntime*>(this);
+    }
+    return nullptr;
+}
+
+nvinfer1::IPluginV3* WarpSoftmaxPlugin::clone() noexcept
+{
+    try
+    {
+        return new WarpSoftmaxPlugin(mAttributes, mNamespace);
+    }
+    catch (...)
+    {
+        return nullptr;
+    }
+}
+
+char const* WarpSoftmaxPlugin::getPluginName() const noexcept
+{
+    return kWarpSoftmaxPluginName;
+}
+
+char const* WarpSoftmaxPlugin::getPluginVersion() const noexcept
+{
+    return kWarpSoftmaxPluginVersion;
+}
+
+char const* WarpSoftmaxPlugin::getPluginNamespace() const noexcept
+{
+    return mNamespace.c_str();
+}
+
+int32_t WarpSoftmaxPlugin::getNbOutputs() const noexcept
+{
+    return kNbOutputs;
+}
+
+int32_t WarpSoftmaxPlugin::getOutputDataTypes(
+    DataType* outputTypes, int32_t nbOutputs, DataType const* inputTypes, int32_t nbInputs) const noexcept
+{
+    if (nbInputs != kNbInputs || nbOutputs != kNbOutputs || !isFloatInputType(inputTypes[0])
+        || !isFloatInputType(inputTypes[1]) || inputTypes[2] != DataType::kINT32)
+    {
+        return reportPluginError(
+            "RedrafterWarpSoftmax: expects float/half/bf16 logits and inverted_temperature, int32 gen_lengths");
+    }
+    outputTypes[0] = DataType::kFLOAT;
+    return 0;
+}
+
+int32_t WarpSoftmaxPlugin::getOutputShapes(nvinfer1::DimsExprs const* inputs, int32_t nbInputs,
+    nvinfer1::DimsExprs const* /*shapeInputs*/, int32_t nbShapeInputs, nvinfer1::DimsExprs* outputs, int32_t nbOutputs,
+    nvinfer1::IExprBuilder& /*exprBuilder*/) noexcept
+{
+    if (nbInputs != kNbInputs || nbShapeInputs != 0 || nbOutputs != kNbOutputs || inputs[0].nbDims != 3
+        || inputs[1].nbDims != 1 || inputs[2].nbDims != 1)
+    {
+        return reportPluginError(
+            "RedrafterWarpSoftmax: inputs must be logits [bs, slots, V], inverted_temperature [bs] or [1], "
+            "gen_lengths [bs]");
+    }
+    outputs[0] = inputs[0];
+    return 0;
+}
+
+bool WarpSoftmaxPlugin::supportsFormatCombination(
+    int32_t pos, nvinfer1::DynamicPluginTensorDesc const* inOut, int32_t nbInputs, int32_t nbOutputs) noexcept
+{
+    if (nbInputs != kNbInputs || nbOutputs != kNbOutputs || pos < 0 || pos >= kNbInputs + kNbOutputs)
+    {
+        return false;
+    }
+    nvinfer1::PluginTensorDesc const& desc = inOut[pos].desc;
+    if (desc.format != TensorFormat::kLINEAR)
+    {
+        return false;
+    }
+    switch (pos)
+    {
+    case 0:
+    case 1: return isFloatInputType(desc.type);
+    case 2: return desc.type == DataType::kINT32;
+    default: return desc.type == DataType::kFLOAT;
+    }
+}
+
+int32_t WarpSoftmaxPlugin::configurePlugin(nvinfer1::DynamicPluginTensorDesc const* in, int32_t nbInputs,
+    nvinfer1::DynamicPluginTensorDesc const* /*out*/, int32_t nbOutputs) noexcept
+{
+    if (nbInputs != kNbInputs || nbOutputs != kNbOutputs || in[0].desc.dims.nbDims != 3
+        || in[1].desc.dims.nbDims != 1 || in[2].desc.dims.nbDims != 1)
+    {
+        return reportPluginError("RedrafterWarpSoftmax: configurePlugin got unexpected inputs");
+    }
+    if (in[0].desc.dims.d[2] >= kMaxWarpVocab || (in[0].max.nbDims == 3 && in[0].max.d[2] >= kMaxWarpVocab))
+    {
+        return reportPluginError("RedrafterWarpSoftmax: the vocabulary must be below 2^22");
+    }
+    return 0;
+}
+
+size_t WarpSoftmaxPlugin::getWorkspaceSize(nvinfer1::DynamicPluginTensorDesc const* /*inputs*/, int32_t /*nbInputs*/,
+    nvinfer1::DynamicPluginTensorDesc const* /*outputs*/, int32_t /*nbOutputs*/) const noexcept
+{
+    return 0;
+}
+
+int32_t WarpSoftmaxPlugin::onShapeChange(nvinfer1::PluginTensorDesc const* in, int32_t nbInputs,
+    nvinfer1::PluginTensorDesc const* /*out*/, int32_t nbOutputs) noexcept
+{
+    if (nbInputs != kNbInputs || nbOutputs != kNbOutputs || in[0].dims.nbDims != 3 || in[1].dims.nbDims != 1
+        || in[2].dims.nbDims != 1)
+    {
+        return reportPluginError("RedrafterWarpSoftmax: runtime shapes do not match the contract");
+    }
+    int64_t const bs = in[0].dims.d[0];
+    if (in[2].dims.d[0] != bs || (in[1].dims.d[0] != bs && in[1].dims.d[0] != 1))
+    {
+        return reportPluginError("RedrafterWarpSoftmax: inputs disagree on the batch size");
+    }
+    if (in[0].dims.d[2] >= kMaxWarpVocab)
+    {
+        return reportPluginError("RedrafterWarpSoftmax: the vocabulary must be below 2^22");
+    }
+    return 0;
+}
+
+int32_t WarpSoftmaxPlugin::enqueue(nvinfer1::PluginTensorDesc const* inputDesc,
+    nvinfer1::PluginTensorDesc const* /*outputDesc*/, void const* const* inputs, void* const* outputs,
+    void* /*workspace*/, cudaStream_t stream) noexcept
+{
+    nvinfer1::Dims const& logitsDims = inputDesc[0].dims;
+    int64_t const bs = logitsDims.d[0];
+    int64_t const slots = logitsDims.d[1];
+    int64_t const vocab = logitsDims.d[2];
+    if (bs == 0 || slots == 0 || vocab == 0)
+    {
+        return 0; // an empty output
+    }
+    int64_t const temperatures = inputDesc[1].dims.d[0];
+    if (bs < 0 || slots < 0 || vocab < 0 || bs > kInt32Max || slots > kInt32Max || vocab > kInt32Max
+        || (temperatures != 1 && temperatures != bs))
+    {
+        return reportPluginError("RedrafterWarpSoftmax: input dims out of range");
+    }
+    int32_t const status = redrafterWarpSoftmax(inputs[0], floatInputDtype(inputDesc[0].type), inputs[1],
+        floatInputDtype(inputDesc[1].type), static_cast<int32_t>(temperatures), static_cast<int32_t const*>(inputs[2]),
+        static_cast<int32_t>(bs), static_cast<int32_t>(slots), static_cast<int32_t>(vocab), mAttributes.topK,
+        mAttributes.topP, static_cast<float*>(outputs[0]), stream);
+    return status == kOk ? 0 : reportPluginError("RedrafterWarpSoftmax: kernel launch failed");
+}
+
+nvinfer1::IPluginV3* WarpSoftmaxPlugin::attachToContext(nvinfer1::IPluginResourceContext* /*context*/) noexcept
+{
+    return clone();
+}
+
+nvinfer1::PluginFieldCollection const* WarpSoftmaxPlugin::getFieldsToSerialize() noexcept
+{
+    return mSerialized.collection();
+}
+
+WarpSoftmaxPluginCreator::WarpSoftmaxPluginCreator(std::string pluginNamespace)
+    : mNamespace(std::move(pluginNamespace))
+{
+}
+
+nvinfer1::IPluginV3* WarpSoftmaxPluginCreator::createPlugin(
+    char const* /*name*/, nvinfer1::PluginFieldCollection const* fc, nvinfer1::TensorRTPhase /*phase*/) noexcept
+{
+    WarpAttributes attributes;
+    if (!WarpAttributes::fromFields(fc, attributes))
+    {
+        reportPluginError("RedrafterWarpSoftmax: needs fields top_k (int32 >= 0) and top_p (float32 in (0, 1])");
+        return nullptr;
+    }
+    try
+    {
+        return new WarpSoftmaxPlugin(attributes, mNamespace);
+    }
+    catch (...)
+    {
+        return nullptr;
+    }
+}
+
+nvinfer1::PluginFieldCollection const* WarpSoftmaxPluginCreator::getFieldNames() noexcept
+{
+    return mFieldNames.collection();
+}
+
+char const* WarpSoftmaxPluginCreator::getPluginName() const noexcept
+{
+    return kWarpSoftmaxPluginName;
+}
+
+char const* WarpSoftmaxPluginCreator::getPluginVersion() const noexcept
+{
+    return kWarpSoftmaxPluginVersion;
+}
+
+char const* WarpSoftmaxPluginCreator::getPluginNamespace() const noexcept
+{
+    return mNamespace.c_str();
+}
+
+} // namespace trt
+} // namespace redrafter
