@@ -11,8 +11,8 @@ VOCAB = 96
 HIDDEN = 32
 
 
-def tiny_model(arch: str, dtype: torch.dtype = torch.float64, seed: int = 0):
-    """A tiny random-weight HF causal LM of the given family."""
+def tiny_model(arch: str, dtype: torch.dtype = torch.float64, seed: int = 0, **config):
+    """A tiny random-weight HF causal LM of the given family; ``config`` overrides its settings."""
     from transformers import (
         LlamaConfig,
         LlamaForCausalLM,
@@ -34,6 +34,7 @@ def tiny_model(arch: str, dtype: torch.dtype = torch.float64, seed: int = 0):
         eos_token_id=None,
         pad_token_id=0,
     )
+    common.update(config)
     torch.manual_seed(seed)
     if arch == "llama":
         model = LlamaForCausalLM(LlamaConfig(**common))
@@ -138,24 +139,12 @@ def smol_dir():
 
 def save_tiny_with_tokenizer(smol_dir, out, seed: int = 0, hidden: int = 32):
     """A tiny random Llama that shares SmolLM2's tokenizer and chat template (float32 on disk)."""
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(smol_dir)
-    cfg = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=hidden,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=2048,
-        bos_token_id=1,
-        eos_token_id=2,
-        pad_token_id=2,
-        tie_word_embeddings=True,
-    )
-    torch.manual_seed(seed)
-    LlamaForCausalLM(cfg).save_pretrained(out)
+    settings = dict(vocab_size=len(tok), hidden_size=hidden, max_position_embeddings=2048)
+    ids = dict(bos_token_id=1, eos_token_id=2, pad_token_id=2, tie_word_embeddings=True)
+    tiny_model("llama", torch.float32, seed, **settings, **ids).save_pretrained(out)
     tok.save_pretrained(out)
     return out
 

@@ -13,6 +13,7 @@ import math
 
 import pytest
 import torch
+from conftest import tiny_model
 
 from trtllm_redrafter import decode
 from trtllm_redrafter.accept import Acceptance
@@ -99,23 +100,9 @@ def test_warps_match_hf(temperature, top_k, top_p):
 
 # ---- distribution tests ----------------------------------------------------------------------
 def tiny_target(seed: int = 0):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(seed)
-    cfg = LlamaConfig(
-        vocab_size=V,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-        bos_token_id=None,
-        eos_token_id=None,
-        pad_token_id=0,
-        tie_word_embeddings=False,
+    model = tiny_model(
+        "llama", torch.float64, seed, vocab_size=V, max_position_embeddings=64, tie_word_embeddings=False
     )
-    model = LlamaForCausalLM(cfg).double().eval()
     with torch.no_grad():
         model.lm_head.weight.mul_(6.0)  # peaked, text-like distributions
     return model

@@ -232,9 +232,8 @@ def generate_shard(model, jobs: list[Job], settings: DistillSettings, shard_inde
 
 def build_corpus(settings: DistillSettings, out_dir: Path, data_dir: Path, max_shards: int | None = None) -> dict:
     """Generate (or resume) the corpus; ``max_shards`` stops early (used to test resuming)."""
-    from safetensors.torch import save_file
-
     from trtllm_redrafter.api import encode_prompt, eos_ids
+    from trtllm_redrafter.files import save_safetensors
     from trtllm_redrafter.models import load_target_model, parse_dtype, resolve_model
 
     settings.validate()
@@ -284,7 +283,7 @@ def build_corpus(settings: DistillSettings, out_dir: Path, data_dir: Path, max_s
         shard = generate_shard(model, jobs, settings, index, eos)
         name = f"shard-{index:05d}.safetensors"
         tmp = out_dir / "shards" / (name + ".tmp")
-        save_file(shard, str(tmp))
+        save_safetensors(shard, tmp)
         os.replace(tmp, out_dir / "shards" / name)
         response = int(shard["offsets"][-1]) - int(shard["prompt_lens"].sum())
         manifest["shards"].append(

@@ -137,14 +137,14 @@ class Drafter(nn.Module):
 
     # ---- checkpoints (Apple's layout) -----------------------------------------------------
     def save(self, out_dir: str | Path) -> None:
-        from safetensors.torch import save_file
+        from trtllm_redrafter.files import save_safetensors
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         config = {"model_type": "recurrent_drafting_drafter", **asdict(self.config)}
         (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
         state = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
-        save_file(state, str(out / WEIGHTS_FILE), metadata={"format": "pt"})
+        save_safetensors(state, out / WEIGHTS_FILE, metadata={"format": "pt"})
 
     @classmethod
     def load(

@@ -262,7 +262,7 @@ def _checkpoint_files(out: Path) -> list[Path]:
 
 def convert_checkpoint(settings: ConvertSettings) -> ConvertResult:
     """Convert, or reuse an identical earlier conversion; see the module docstring."""
-    from safetensors.torch import save_file
+    from trtllm_redrafter.files import save_safetensors
 
     settings.validate()
     out = Path(settings.output_dir).expanduser()
@@ -318,7 +318,7 @@ def convert_checkpoint(settings: ConvertSettings) -> ConvertResult:
             weights.update({name: split_out(w, tp, rank) for name, w in drafter_weights.items()})
             # copy=True: every tensor gets its own storage (safetensors refuses shared memory)
             weights = {name: w.to(dtype=dtype, copy=True).contiguous() for name, w in weights.items()}
-            save_file(weights, str(tmp / rank_file(rank)), metadata={"format": "pt"})
+            save_safetensors(weights, tmp / rank_file(rank), metadata={"format": "pt"})
             print(f"[trtllm-redrafter] wrote {rank_file(rank)} ({len(weights)} tensors)", file=sys.stderr)
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=4) + "\n")
         (tmp / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2) + "\n")
