@@ -9,18 +9,15 @@ $REDRAFTER_REQUIRE_NVCC=1 (then they fail).
 from __future__ import annotations
 
 import ctypes
-import importlib.util
 import os
 import shutil
 import subprocess
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import torch
+from plugin_helpers import PLUGINS, load_build_libs
 
-REPO = Path(__file__).resolve().parents[1]
-PLUGINS = REPO / "plugins"
 LAUNCHERS = (
     "redrafterPackBeams",
     "redrafterPackedArgmax",
@@ -28,14 +25,6 @@ LAUNCHERS = (
     "redrafterGreedyAcceptWorkspaceSize",
 )
 TRT_INCLUDE_DIRS = [Path(p) for p in os.environ.get("REDRAFTER_TRT_INCLUDE_DIRS", "").split(os.pathsep) if p]
-
-
-def load_build_libs() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("build_libs", PLUGINS / "build_libs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 build_libs = load_build_libs()
 

@@ -8,37 +8,16 @@ compared element for element with ``pack_beams`` and ``accept_greedy(logits.argm
 from __future__ import annotations
 
 import ctypes
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from plugin_helpers import DTYPE_CODES, I32, PTR, load_build_libs, n_cap, ptr
 
 from trtllm_redrafter.accept import accept_greedy
 from trtllm_redrafter.tree import pack_beams, unpack_mask_bits
-
-REPO = Path(__file__).resolve().parents[1]
-DTYPE_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
-I32 = ctypes.c_int32
-PTR = ctypes.c_void_p
-
-
-def load_build_libs() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("build_libs", REPO / "plugins" / "build_libs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def ptr(t: torch.Tensor) -> ctypes.c_void_p:
-    return ctypes.c_void_p(t.data_ptr())
-
-
-def n_cap(nb: int, bl: int) -> int:
-    return nb * (bl - 1) + 1
 
 
 class HostKernels:

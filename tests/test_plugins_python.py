@@ -3,7 +3,6 @@ C++ wrappers, and the calls it makes (against a stand-in ``tensorrt`` / ``tensor
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import types
@@ -11,11 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from plugin_helpers import REPO, TRT_DIR, cxx_constant, documented_outputs
 
 from trtllm_redrafter import plugins
-
-REPO = Path(__file__).resolve().parents[1]
-TRT_DIR = REPO / "plugins" / "tensorrt"
 
 
 def test_import_does_not_import_tensorrt():
@@ -44,23 +41,6 @@ def test_library_path_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             plugins.plugin_library_path()
     with pytest.raises(FileNotFoundError):
         plugins.plugin_library_path(tmp_path / "missing.so")
-
-
-def cxx_constant(path: Path, name: str) -> str:
-    match = re.search(rf'{name}\s*=\s*"([^"]*)"', path.read_text())
-    assert match, f"{name} not found in {path}"
-    return match.group(1)
-
-
-def documented_outputs(path: Path) -> list[str]:
-    """Output names from a wrapper header's contract block ('outputs  0 name ...', '1 name ...')."""
-    names, in_outputs = [], False
-    for line in path.read_text().splitlines():
-        in_outputs = in_outputs or "//   outputs" in line
-        match = re.match(r"//\s+(?:outputs\s+)?(\d) (\w+)", line)
-        if in_outputs and match:
-            names.append(match.group(2))
-    return names
 
 
 def test_names_match_the_cpp_wrappers():

@@ -23,38 +23,36 @@ Also here: the nvcc device compile of the two kernels for sm_80 and sm_90, and t
 from __future__ import annotations
 
 import ctypes
-import importlib.util
 import math
 import os
-import re
 import sys
 import types
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from plugin_helpers import (
+    ACCEPT_FIELDS,
+    DTYPE_CODES,
+    I32,
+    PLUGINS,
+    PTR,
+    TRT_DIR,
+    cxx_constant,
+    documented_outputs,
+    load_build_libs,
+    n_cap,
+    ptr,
+)
 
 from trtllm_redrafter import plugins
 from trtllm_redrafter.accept import Acceptance
 from trtllm_redrafter.sampling import accept_sampling, warp_logits
 from trtllm_redrafter.tree import pack_beams
 
-REPO = Path(__file__).resolve().parents[1]
-PLUGINS = REPO / "plugins"
-TRT_DIR = PLUGINS / "tensorrt"
-DTYPE_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
-ACCEPT_FIELDS = (
-    "num_accepted_tokens",
-    "accepted_beam_index",
-    "next_token",
-    "hidden_index",
-    "path_indices",
-    "accepted_tokens",
-)
 # Rows whose inverse-CDF target lies within SAMPLE_MARGIN (relative to the total) of a cdf value may
 # draw a different token: cdf values and the total are float32 roundings of double sums, so a
 # rounding difference moves them by about one float ulp (<= 1.2e-7 of the total).
@@ -63,26 +61,8 @@ SAMPLE_MARGIN = 1e-6
 # 1e-6 per unit of max |y|: the reference divides by the temperature, the kernel multiplies by its
 # inverse, and exp(y - max) moves by about |y| float ulps).
 CUT_MARGIN = 1e-6
-I32 = ctypes.c_int32
-PTR = ctypes.c_void_p
-
-
-def load_build_libs() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("build_libs", PLUGINS / "build_libs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 build_libs = load_build_libs()
-
-
-def ptr(t: torch.Tensor) -> ctypes.c_void_p:
-    return ctypes.c_void_p(t.data_ptr())
-
-
-def n_cap(nb: int, bl: int) -> int:
-    return nb * (bl - 1) + 1
 
 
 def f32(x: float) -> float:
@@ -788,22 +768,6 @@ def test_sampling_kernels_device_compile_sm80_sm90(tmp_path: Path):
 
 # ---------------------------------------------------------------------------------------------
 # trtllm_redrafter.plugins: the two new plugins (stand-in tensorrt / tensorrt_llm)
-
-
-def cxx_constant(path: Path, name: str) -> str:
-    match = re.search(rf'{name}\s*=\s*"([^"]*)"', path.read_text())
-    assert match, f"{name} not found in {path}"
-    return match.group(1)
-
-
-def documented_outputs(path: Path) -> list[str]:
-    names, in_outputs = [], False
-    for line in path.read_text().splitlines():
-        in_outputs = in_outputs or "//   outputs" in line
-        match = re.match(r"//\s+(?:outputs\s+)?(\d) (\w+)", line)
-        if in_outputs and match:
-            names.append(match.group(2))
-    return names
 
 
 def test_sampling_plugin_names_match_the_cpp_wrappers():

@@ -1,4 +1,5 @@
-// The two build-time attributes shared by both plugins, and their PluginFieldCollection form.
+// The two build-time attributes of the beam plugins (RedrafterPackBeams, RedrafterGreedyAccept,
+// RedrafterSamplingAccept); their PluginFieldCollection form is plugin_fields.h's.
 //
 //   num_beams    int32 (PluginFieldType::kINT32, length 1)  nb >= 1
 //   beam_length  int32 (PluginFieldType::kINT32, length 1)  bl >= 1 (root + draft length)
@@ -11,7 +12,6 @@
 #include <NvInferRuntime.h>
 
 #include <cstdint>
-#include <cstring>
 
 namespace redrafter
 {
@@ -26,75 +26,40 @@ struct BeamShapeAttributes
     int32_t numBeams{0};
     int32_t beamLength{0};
 
+    static constexpr int32_t kNbFields = 2;
+
+    template <typename Self, typename Visit>
+    static void forEachField(Self& self, Visit&& visit)
+    {
+        visit(kNumBeamsField, self.numBeams);
+        visit(kBeamLengthField, self.beamLength);
+    }
+
     bool valid() const noexcept
     {
         return numBeams >= 1 && beamLength >= 1 && static_cast<int64_t>(numBeams) * beamLength <= (1 << 20);
     }
 
-    // Reads both fields; false when one is missing, of another type or length, or out of range.
-    static bool fromFields(nvinfer1::PluginFieldCollection const* fc, BeamShapeAttributes& out) noexcept
+    // True when `dims` (build-time dims may hold -1) can be [bs, num_beams, lastDim].
+    bool matchesBeams(nvinfer1::Dims const& dims, int64_t lastDim) const noexcept
     {
-        if (fc == nullptr || (fc->nbFields > 0 && fc->fields == nullptr))
+        auto fits = [](int64_t actual, int64_t expected) { return actual == -1 || actual == expected; };
+        return dims.nbDims == 3 && fits(dims.d[1], numBeams) && fits(dims.d[2], lastDim);
+    }
+
+    // False when a constant dim 1 or 2 of the 3-d `dims` differs from num_beams or lastDim.
+    bool constantsMatchBeams(nvinfer1::DimsExprs const& dims, int64_t lastDim) const noexcept
+    {
+        for (int32_t k = 1; k < 3; ++k)
         {
-            return false;
-        }
-        bool haveBeams = false;
-        bool haveLength = false;
-        for (int32_t k = 0; k < fc->nbFields; ++k)
-        {
-            nvinfer1::PluginField const& f = fc->fields[k];
-            if (f.name == nullptr || f.data == nullptr || f.type != nvinfer1::PluginFieldType::kINT32 || f.length != 1)
+            int64_t const expected = k == 1 ? numBeams : lastDim;
+            if (dims.d[k]->isConstant() && dims.d[k]->getConstantValue() != expected)
             {
-                continue;
-            }
-            if (std::strcmp(f.name, kNumBeamsField) == 0)
-            {
-                std::memcpy(&out.numBeams, f.data, sizeof(int32_t));
-                haveBeams = true;
-            }
-            else if (std::strcmp(f.name, kBeamLengthField) == 0)
-            {
-                std::memcpy(&out.beamLength, f.data, sizeof(int32_t));
-                haveLength = true;
+                return false;
             }
         }
-        return haveBeams && haveLength && out.valid();
+        return true;
     }
-};
-
-// The field list of a creator (names and types, no data) and of a plugin's serialization (data
-// pointing at the plugin's own attribute storage, so it stays valid for the plugin's lifetime).
-class BeamShapeFields
-{
-public:
-    // Creator form: no data.
-    BeamShapeFields() noexcept
-    {
-        mFields[0] = nvinfer1::PluginField(kNumBeamsField, nullptr, nvinfer1::PluginFieldType::kINT32, 1);
-        mFields[1] = nvinfer1::PluginField(kBeamLengthField, nullptr, nvinfer1::PluginFieldType::kINT32, 1);
-        mCollection.nbFields = 2;
-        mCollection.fields = mFields;
-    }
-
-    // Serialization form: points at `attributes`, which must outlive this object.
-    explicit BeamShapeFields(BeamShapeAttributes const& attributes) noexcept
-        : BeamShapeFields()
-    {
-        mFields[0].data = &attributes.numBeams;
-        mFields[1].data = &attributes.beamLength;
-    }
-
-    BeamShapeFields(BeamShapeFields const&) = delete;
-    BeamShapeFields& operator=(BeamShapeFields const&) = delete;
-
-    nvinfer1::PluginFieldCollection const* collection() const noexcept
-    {
-        return &mCollection;
-    }
-
-private:
-    nvinfer1::PluginField mFields[2];
-    nvinfer1::PluginFieldCollection mCollection{};
 };
 
 } // namespace trt

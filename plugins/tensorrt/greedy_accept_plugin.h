@@ -20,11 +20,11 @@
 // argmax, int32 [bs, num_slots] rounded up to 256 bytes, sized from the profile's maximum dims.
 #pragma once
 
+#include "accept_outputs.h"
 #include "beam_shape_attributes.h"
+#include "plugin_base.h"
 
 #include <NvInferRuntime.h>
-
-#include <string>
 
 namespace redrafter
 {
@@ -34,74 +34,23 @@ namespace trt
 constexpr char const* kGreedyAcceptPluginName = "RedrafterGreedyAccept";
 constexpr char const* kGreedyAcceptPluginVersion = "1";
 
-class GreedyAcceptPlugin : public nvinfer1::IPluginV3,
-                           public nvinfer1::IPluginV3OneCore,
-                           public nvinfer1::IPluginV3OneBuild,
-                           public nvinfer1::IPluginV3OneRuntime
+class GreedyAcceptPlugin : public PluginBase<GreedyAcceptPlugin, BeamShapeAttributes>
 {
 public:
+    static constexpr char const* kName = kGreedyAcceptPluginName;
+    static constexpr char const* kVersion = kGreedyAcceptPluginVersion;
+    static constexpr char const* kFieldsError
+        = "RedrafterGreedyAccept: needs int32 fields num_beams >= 1 and beam_length >= 1";
     static constexpr int32_t kNbInputs = 4;
-    static constexpr int32_t kNbOutputs = 6;
+    static constexpr int32_t kNbOutputs = kNbAcceptOutputs;
 
-    GreedyAcceptPlugin(BeamShapeAttributes attributes, std::string pluginNamespace);
-    ~GreedyAcceptPlugin() override = default;
-
-    // IPluginV3
-    nvinfer1::IPluginCapability* getCapabilityInterface(nvinfer1::PluginCapabilityType type) noexcept override;
-    nvinfer1::IPluginV3* clone() noexcept override;
-
-    // IPluginV3OneCore
-    char const* getPluginName() const noexcept override;
-    char const* getPluginVersion() const noexcept override;
-    char const* getPluginNamespace() const noexcept override;
-
-    // IPluginV3OneBuild
-    int32_t getNbOutputs() const noexcept override;
-    int32_t getOutputDataTypes(nvinfer1::DataType* outputTypes, int32_t nbOutputs, nvinfer1::DataType const* inputTypes,
-        int32_t nbInputs) const noexcept override;
-    int32_t getOutputShapes(nvinfer1::DimsExprs const* inputs, int32_t nbInputs, nvinfer1::DimsExprs const* shapeInputs,
-        int32_t nbShapeInputs, nvinfer1::DimsExprs* outputs, int32_t nbOutputs,
-        nvinfer1::IExprBuilder& exprBuilder) noexcept override;
-    bool supportsFormatCombination(int32_t pos, nvinfer1::DynamicPluginTensorDesc const* inOut, int32_t nbInputs,
-        int32_t nbOutputs) noexcept override;
-    int32_t configurePlugin(nvinfer1::DynamicPluginTensorDesc const* in, int32_t nbInputs,
-        nvinfer1::DynamicPluginTensorDesc const* out, int32_t nbOutputs) noexcept override;
+    using PluginBase::PluginBase;
+    REDRAFTER_PLUGIN_METHODS
     size_t getWorkspaceSize(nvinfer1::DynamicPluginTensorDesc const* inputs, int32_t nbInputs,
         nvinfer1::DynamicPluginTensorDesc const* outputs, int32_t nbOutputs) const noexcept override;
-
-    // IPluginV3OneRuntime
-    int32_t onShapeChange(nvinfer1::PluginTensorDesc const* in, int32_t nbInputs, nvinfer1::PluginTensorDesc const* out,
-        int32_t nbOutputs) noexcept override;
-    int32_t enqueue(nvinfer1::PluginTensorDesc const* inputDesc, nvinfer1::PluginTensorDesc const* outputDesc,
-        void const* const* inputs, void* const* outputs, void* workspace, cudaStream_t stream) noexcept override;
-    nvinfer1::IPluginV3* attachToContext(nvinfer1::IPluginResourceContext* context) noexcept override;
-    nvinfer1::PluginFieldCollection const* getFieldsToSerialize() noexcept override;
-
-private:
-    // True when `dims` (build-time dims may hold -1) can be [bs, nb, bl].
-    bool matchesBeams(nvinfer1::Dims const& dims) const noexcept;
-
-    BeamShapeAttributes mAttributes;
-    std::string mNamespace;
-    BeamShapeFields mSerialized{mAttributes};
 };
 
-class GreedyAcceptPluginCreator : public nvinfer1::IPluginCreatorV3One
-{
-public:
-    explicit GreedyAcceptPluginCreator(std::string pluginNamespace = "");
-
-    nvinfer1::IPluginV3* createPlugin(
-        char const* name, nvinfer1::PluginFieldCollection const* fc, nvinfer1::TensorRTPhase phase) noexcept override;
-    nvinfer1::PluginFieldCollection const* getFieldNames() noexcept override;
-    char const* getPluginName() const noexcept override;
-    char const* getPluginVersion() const noexcept override;
-    char const* getPluginNamespace() const noexcept override;
-
-private:
-    std::string mNamespace;
-    BeamShapeFields mFieldNames;
-};
+using GreedyAcceptPluginCreator = PluginCreator<GreedyAcceptPlugin>;
 
 } // namespace trt
 } // namespace redrafter

@@ -3,9 +3,6 @@
 #include "pack_beams_plugin.h"
 
 #include "../kernels/pack_beams.h"
-#include "plugin_logging.h"
-
-#include <utility>
 
 namespace redrafter
 {
@@ -13,57 +10,6 @@ namespace trt
 {
 
 using nvinfer1::DataType;
-using nvinfer1::DimensionOperation;
-using nvinfer1::TensorFormat;
-
-PackBeamsPlugin::PackBeamsPlugin(BeamShapeAttributes attributes, std::string pluginNamespace)
-    : mAttributes(attributes)
-    , mNamespace(std::move(pluginNamespace))
-{
-}
-
-nvinfer1::IPluginCapability* PackBeamsPlugin::getCapabilityInterface(nvinfer1::PluginCapabilityType type) noexcept
-{
-    switch (type)
-    {
-    case nvinfer1::PluginCapabilityType::kCORE: return static_cast<nvinfer1::IPluginV3OneCore*>(this);
-    case nvinfer1::PluginCapabilityType::kBUILD: return static_cast<nvinfer1::IPluginV3OneBuild*>(this);
-    case nvinfer1::PluginCapabilityType::kRUNTIME: return static_cast<nvinfer1::IPluginV3OneRuntime*>(this);
-    }
-    return nullptr;
-}
-
-nvinfer1::IPluginV3* PackBeamsPlugin::clone() noexcept
-{
-    try
-    {
-        return new PackBeamsPlugin(mAttributes, mNamespace);
-    }
-    catch (...)
-    {
-        return nullptr;
-    }
-}
-
-char const* PackBeamsPlugin::getPluginName() const noexcept
-{
-    return kPackBeamsPluginName;
-}
-
-char const* PackBeamsPlugin::getPluginVersion() const noexcept
-{
-    return kPackBeamsPluginVersion;
-}
-
-char const* PackBeamsPlugin::getPluginNamespace() const noexcept
-{
-    return mNamespace.c_str();
-}
-
-int32_t PackBeamsPlugin::getNbOutputs() const noexcept
-{
-    return kNbOutputs;
-}
 
 int32_t PackBeamsPlugin::getOutputDataTypes(
     DataType* outputTypes, int32_t nbOutputs, DataType const* inputTypes, int32_t nbInputs) const noexcept
@@ -89,13 +35,9 @@ int32_t PackBeamsPlugin::getOutputShapes(nvinfer1::DimsExprs const* inputs, int3
     {
         return reportPluginError("RedrafterPackBeams: draft_tokens must be [bs, nb, bl] and position_ids_base [bs]");
     }
-    for (int32_t k = 1; k < 3; ++k)
+    if (!mAttributes.constantsMatchBeams(inputs[0], mAttributes.beamLength))
     {
-        int64_t const expected = k == 1 ? mAttributes.numBeams : mAttributes.beamLength;
-        if (inputs[0].d[k]->isConstant() && inputs[0].d[k]->getConstantValue() != expected)
-        {
-            return reportPluginError("RedrafterPackBeams: draft_tokens dims differ from num_beams / beam_length");
-        }
+        return reportPluginError("RedrafterPackBeams: draft_tokens dims differ from num_beams / beam_length");
     }
     nvinfer1::IDimensionExpr const* bs = inputs[0].d[0];
     int32_t const nCap = packedCapacity(mAttributes.numBeams, mAttributes.beamLength);
@@ -123,42 +65,27 @@ int32_t PackBeamsPlugin::getOutputShapes(nvinfer1::DimsExprs const* inputs, int3
     return 0;
 }
 
-bool PackBeamsPlugin::supportsFormatCombination(
-    int32_t pos, nvinfer1::DynamicPluginTensorDesc const* inOut, int32_t nbInputs, int32_t nbOutputs) noexcept
+bool PackBeamsPlugin::supportsType(int32_t pos, nvinfer1::DynamicPluginTensorDesc const* inOut) const noexcept
 {
-    if (nbInputs != kNbInputs || nbOutputs != kNbOutputs || pos < 0 || pos >= kNbInputs + kNbOutputs)
-    {
-        return false;
-    }
-    return inOut[pos].desc.format == TensorFormat::kLINEAR && inOut[pos].desc.type == DataType::kINT32;
-}
-
-bool PackBeamsPlugin::matchesDraftTokens(nvinfer1::Dims const& dims) const noexcept
-{
-    auto fits = [](int64_t actual, int64_t expected) { return actual == -1 || actual == expected; };
-    return dims.nbDims == 3 && fits(dims.d[1], mAttributes.numBeams) && fits(dims.d[2], mAttributes.beamLength);
+    return inOut[pos].desc.type == DataType::kINT32;
 }
 
 int32_t PackBeamsPlugin::configurePlugin(nvinfer1::DynamicPluginTensorDesc const* in, int32_t nbInputs,
     nvinfer1::DynamicPluginTensorDesc const* /*out*/, int32_t nbOutputs) noexcept
 {
-    if (nbInputs != kNbInputs || nbOutputs != kNbOutputs || !matchesDraftTokens(in[0].desc.dims))
+    if (nbInputs != kNbInputs || nbOutputs != kNbOutputs
+        || !mAttributes.matchesBeams(in[0].desc.dims, mAttributes.beamLength))
     {
         return reportPluginError("RedrafterPackBeams: configurePlugin got unexpected inputs");
     }
     return 0;
 }
 
-size_t PackBeamsPlugin::getWorkspaceSize(nvinfer1::DynamicPluginTensorDesc const* /*inputs*/, int32_t /*nbInputs*/,
-    nvinfer1::DynamicPluginTensorDesc const* /*outputs*/, int32_t /*nbOutputs*/) const noexcept
-{
-    return 0;
-}
-
 int32_t PackBeamsPlugin::onShapeChange(nvinfer1::PluginTensorDesc const* in, int32_t nbInputs,
     nvinfer1::PluginTensorDesc const* /*out*/, int32_t nbOutputs) noexcept
 {
-    if (nbInputs != kNbInputs || nbOutputs != kNbOutputs || !matchesDraftTokens(in[0].dims) || in[1].dims.nbDims != 1
+    if (nbInputs != kNbInputs || nbOutputs != kNbOutputs
+        || !mAttributes.matchesBeams(in[0].dims, mAttributes.beamLength) || in[1].dims.nbDims != 1
         || in[1].dims.d[0] != in[0].dims.d[0])
     {
         return reportPluginError("RedrafterPackBeams: runtime shapes do not match [bs, nb, bl] and [bs]");
@@ -175,7 +102,7 @@ int32_t PackBeamsPlugin::enqueue(nvinfer1::PluginTensorDesc const* inputDesc,
     {
         return 0;
     }
-    if (bs < 0 || bs > 0x7FFFFFFF)
+    if (bs < 0 || bs > kInt32Max)
     {
         return reportPluginError("RedrafterPackBeams: batch size out of range");
     }
@@ -185,60 +112,6 @@ int32_t PackBeamsPlugin::enqueue(nvinfer1::PluginTensorDesc const* inputDesc,
         static_cast<int32_t*>(outputs[3]), static_cast<int32_t*>(outputs[4]), static_cast<int32_t*>(outputs[5]),
         stream);
     return status == kOk ? 0 : reportPluginError("RedrafterPackBeams: kernel launch failed");
-}
-
-nvinfer1::IPluginV3* PackBeamsPlugin::attachToContext(nvinfer1::IPluginResourceContext* /*context*/) noexcept
-{
-    return clone();
-}
-
-nvinfer1::PluginFieldCollection const* PackBeamsPlugin::getFieldsToSerialize() noexcept
-{
-    return mSerialized.collection();
-}
-
-PackBeamsPluginCreator::PackBeamsPluginCreator(std::string pluginNamespace)
-    : mNamespace(std::move(pluginNamespace))
-{
-}
-
-nvinfer1::IPluginV3* PackBeamsPluginCreator::createPlugin(
-    char const* /*name*/, nvinfer1::PluginFieldCollection const* fc, nvinfer1::TensorRTPhase /*phase*/) noexcept
-{
-    BeamShapeAttributes attributes;
-    if (!BeamShapeAttributes::fromFields(fc, attributes))
-    {
-        reportPluginError("RedrafterPackBeams: needs int32 fields num_beams >= 1 and beam_length >= 1");
-        return nullptr;
-    }
-    try
-    {
-        return new PackBeamsPlugin(attributes, mNamespace);
-    }
-    catch (...)
-    {
-        return nullptr;
-    }
-}
-
-nvinfer1::PluginFieldCollection const* PackBeamsPluginCreator::getFieldNames() noexcept
-{
-    return mFieldNames.collection();
-}
-
-char const* PackBeamsPluginCreator::getPluginName() const noexcept
-{
-    return kPackBeamsPluginName;
-}
-
-char const* PackBeamsPluginCreator::getPluginVersion() const noexcept
-{
-    return kPackBeamsPluginVersion;
-}
-
-char const* PackBeamsPluginCreator::getPluginNamespace() const noexcept
-{
-    return mNamespace.c_str();
 }
 
 } // namespace trt

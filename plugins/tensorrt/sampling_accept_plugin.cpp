@@ -3,10 +3,8 @@
 #include "sampling_accept_plugin.h"
 
 #include "../kernels/sampling_accept.h"
+#include "accept_outputs.h"
 #include "float_types.h"
-#include "plugin_logging.h"
-
-#include <utility>
 
 namespace redrafter
 {
@@ -14,64 +12,13 @@ namespace trt
 {
 
 using nvinfer1::DataType;
-using nvinfer1::TensorFormat;
 
 namespace
 {
 
-constexpr int64_t kInt32Max = 0x7FFFFFFF;
 constexpr int32_t kMaxBeams = 4096; // 12 bytes of shared memory per beam within 48 KiB
 
 } // namespace
-
-SamplingAcceptPlugin::SamplingAcceptPlugin(BeamShapeAttributes attributes, std::string pluginNamespace)
-    : mAttributes(attributes)
-    , mNamespace(std::move(pluginNamespace))
-{
-}
-
-nvinfer1::IPluginCapability* SamplingAcceptPlugin::getCapabilityInterface(nvinfer1::PluginCapabilityType type) noexcept
-{
-    switch (type)
-    {
-    case nvinfer1::PluginCapabilityType::kCORE: return static_cast<nvinfer1::IPluginV3OneCore*>(this);
-    case nvinfer1::PluginCapabilityType::kBUILD: return static_cast<nvinfer1::IPluginV3OneBuild*>(this);
-    case nvinfer1::PluginCapabilityType::kRUNTIME: return static_cast<nvinfer1::IPluginV3OneRuntime*>(this);
-    }
-    return nullptr;
-}
-
-nvinfer1::IPluginV3* SamplingAcceptPlugin::clone() noexcept
-{
-    try
-    {
-        return new SamplingAcceptPlugin(mAttributes, mNamespace);
-    }
-    catch (...)
-    {
-        return nullptr;
-    }
-}
-
-char const* SamplingAcceptPlugin::getPluginName() const noexcept
-{
-    return kSamplingAcceptPluginName;
-}
-
-char const* SamplingAcceptPlugin::getPluginVersion() const noexcept
-{
-    return kSamplingAcceptPluginVersion;
-}
-
-char const* SamplingAcceptPlugin::getPluginNamespace() const noexcept
-{
-    return mNamespace.c_str();
-}
-
-int32_t SamplingAcceptPlugin::getNbOutputs() const noexcept
-{
-    return kNbOutputs;
-}
 
 int32_t SamplingAcceptPlugin::getOutputDataTypes(
     DataType* outputTypes, int32_t nbOutputs, DataType const* inputTypes, int32_t nbInputs) const noexcept
@@ -104,57 +51,26 @@ int32_t SamplingAcceptPlugin::getOutputShapes(nvinfer1::DimsExprs const* inputs,
     }
     for (int32_t input : {1, 2, 4})
     {
-        for (int32_t k = 1; k < 3; ++k)
+        int64_t const last = input == 4 ? mAttributes.beamLength - 1 : mAttributes.beamLength;
+        if (!mAttributes.constantsMatchBeams(inputs[input], last))
         {
-            int64_t const last = input == 4 ? mAttributes.beamLength - 1 : mAttributes.beamLength;
-            int64_t const expected = k == 1 ? mAttributes.numBeams : last;
-            if (inputs[input].d[k]->isConstant() && inputs[input].d[k]->getConstantValue() != expected)
-            {
-                return reportPluginError("RedrafterSamplingAccept: beam dims differ from num_beams / beam_length");
-            }
+            return reportPluginError("RedrafterSamplingAccept: beam dims differ from num_beams / beam_length");
         }
     }
-    nvinfer1::IDimensionExpr const* bs = inputs[1].d[0];
-    nvinfer1::IDimensionExpr const* bl = exprBuilder.constant(mAttributes.beamLength);
-    for (int32_t k = 0; k < 4; ++k) // num_accepted_tokens, accepted_beam_index, next_token, hidden_index
-    {
-        outputs[k].nbDims = 1;
-        outputs[k].d[0] = bs;
-    }
-    for (int32_t k = 4; k < 6; ++k) // path_indices, accepted_tokens
-    {
-        outputs[k].nbDims = 2;
-        outputs[k].d[0] = bs;
-        outputs[k].d[1] = bl;
-    }
+    setAcceptOutputShapes(inputs[1].d[0], exprBuilder.constant(mAttributes.beamLength), outputs);
     return 0;
 }
 
-bool SamplingAcceptPlugin::supportsFormatCombination(
-    int32_t pos, nvinfer1::DynamicPluginTensorDesc const* inOut, int32_t nbInputs, int32_t nbOutputs) noexcept
+bool SamplingAcceptPlugin::supportsType(int32_t pos, nvinfer1::DynamicPluginTensorDesc const* inOut) const noexcept
 {
-    if (nbInputs != kNbInputs || nbOutputs != kNbOutputs || pos < 0 || pos >= kNbInputs + kNbOutputs)
-    {
-        return false;
-    }
-    nvinfer1::PluginTensorDesc const& desc = inOut[pos].desc;
-    if (desc.format != TensorFormat::kLINEAR)
-    {
-        return false;
-    }
+    DataType const type = inOut[pos].desc.type;
     switch (pos)
     {
-    case 0: return desc.type == DataType::kFLOAT;
-    case 4: return isFloatInputType(desc.type);
-    case 5: return desc.type == inOut[4].desc.type; // TensorRT asks in position order: 4 is settled
-    default: return desc.type == DataType::kINT32;
+    case 0: return type == DataType::kFLOAT;
+    case 4: return isFloatInputType(type);
+    case 5: return type == inOut[4].desc.type; // TensorRT asks in position order: 4 is settled
+    default: return type == DataType::kINT32;
     }
-}
-
-bool SamplingAcceptPlugin::matchesBeams(nvinfer1::Dims const& dims, int64_t lastDim) const noexcept
-{
-    auto fits = [](int64_t actual, int64_t expected) { return actual == -1 || actual == expected; };
-    return dims.nbDims == 3 && fits(dims.d[1], mAttributes.numBeams) && fits(dims.d[2], lastDim);
 }
 
 int32_t SamplingAcceptPlugin::configurePlugin(nvinfer1::DynamicPluginTensorDesc const* in, int32_t nbInputs,
@@ -162,8 +78,9 @@ int32_t SamplingAcceptPlugin::configurePlugin(nvinfer1::DynamicPluginTensorDesc 
 {
     int32_t const bl = mAttributes.beamLength;
     if (nbInputs != kNbInputs || nbOutputs != kNbOutputs || in[0].desc.dims.nbDims != 3
-        || !matchesBeams(in[1].desc.dims, bl) || !matchesBeams(in[2].desc.dims, bl)
-        || !matchesBeams(in[4].desc.dims, bl - 1) || in[3].desc.dims.nbDims != 1 || in[5].desc.dims.nbDims != 1)
+        || !mAttributes.matchesBeams(in[1].desc.dims, bl) || !mAttributes.matchesBeams(in[2].desc.dims, bl)
+        || !mAttributes.matchesBeams(in[4].desc.dims, bl - 1) || in[3].desc.dims.nbDims != 1
+        || in[5].desc.dims.nbDims != 1)
     {
         return reportPluginError("RedrafterSamplingAccept: configurePlugin got unexpected inputs");
     }
@@ -174,19 +91,13 @@ int32_t SamplingAcceptPlugin::configurePlugin(nvinfer1::DynamicPluginTensorDesc 
     return 0;
 }
 
-size_t SamplingAcceptPlugin::getWorkspaceSize(nvinfer1::DynamicPluginTensorDesc const* /*inputs*/,
-    int32_t /*nbInputs*/, nvinfer1::DynamicPluginTensorDesc const* /*outputs*/, int32_t /*nbOutputs*/) const noexcept
-{
-    return 0;
-}
-
 int32_t SamplingAcceptPlugin::onShapeChange(nvinfer1::PluginTensorDesc const* in, int32_t nbInputs,
     nvinfer1::PluginTensorDesc const* /*out*/, int32_t nbOutputs) noexcept
 {
     int32_t const bl = mAttributes.beamLength;
-    if (nbInputs != kNbInputs || nbOutputs != kNbOutputs || in[0].dims.nbDims != 3 || !matchesBeams(in[1].dims, bl)
-        || !matchesBeams(in[2].dims, bl) || !matchesBeams(in[4].dims, bl - 1) || in[3].dims.nbDims != 1
-        || in[5].dims.nbDims != 1)
+    if (nbInputs != kNbInputs || nbOutputs != kNbOutputs || in[0].dims.nbDims != 3
+        || !mAttributes.matchesBeams(in[1].dims, bl) || !mAttributes.matchesBeams(in[2].dims, bl)
+        || !mAttributes.matchesBeams(in[4].dims, bl - 1) || in[3].dims.nbDims != 1 || in[5].dims.nbDims != 1)
     {
         return reportPluginError("RedrafterSamplingAccept: runtime shapes do not match the contract");
     }
@@ -225,60 +136,6 @@ int32_t SamplingAcceptPlugin::enqueue(nvinfer1::PluginTensorDesc const* inputDes
         static_cast<int32_t*>(outputs[2]), static_cast<int32_t*>(outputs[3]), static_cast<int32_t*>(outputs[4]),
         static_cast<int32_t*>(outputs[5]), stream);
     return status == kOk ? 0 : reportPluginError("RedrafterSamplingAccept: kernel launch failed");
-}
-
-nvinfer1::IPluginV3* SamplingAcceptPlugin::attachToContext(nvinfer1::IPluginResourceContext* /*context*/) noexcept
-{
-    return clone();
-}
-
-nvinfer1::PluginFieldCollection const* SamplingAcceptPlugin::getFieldsToSerialize() noexcept
-{
-    return mSerialized.collection();
-}
-
-SamplingAcceptPluginCreator::SamplingAcceptPluginCreator(std::string pluginNamespace)
-    : mNamespace(std::move(pluginNamespace))
-{
-}
-
-nvinfer1::IPluginV3* SamplingAcceptPluginCreator::createPlugin(
-    char const* /*name*/, nvinfer1::PluginFieldCollection const* fc, nvinfer1::TensorRTPhase /*phase*/) noexcept
-{
-    BeamShapeAttributes attributes;
-    if (!BeamShapeAttributes::fromFields(fc, attributes))
-    {
-        reportPluginError("RedrafterSamplingAccept: needs int32 fields num_beams >= 1 and beam_length >= 1");
-        return nullptr;
-    }
-    try
-    {
-        return new SamplingAcceptPlugin(attributes, mNamespace);
-    }
-    catch (...)
-    {
-        return nullptr;
-    }
-}
-
-nvinfer1::PluginFieldCollection const* SamplingAcceptPluginCreator::getFieldNames() noexcept
-{
-    return mFieldNames.collection();
-}
-
-char const* SamplingAcceptPluginCreator::getPluginName() const noexcept
-{
-    return kSamplingAcceptPluginName;
-}
-
-char const* SamplingAcceptPluginCreator::getPluginVersion() const noexcept
-{
-    return kSamplingAcceptPluginVersion;
-}
-
-char const* SamplingAcceptPluginCreator::getPluginNamespace() const noexcept
-{
-    return mNamespace.c_str();
 }
 
 } // namespace trt

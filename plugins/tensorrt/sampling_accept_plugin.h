@@ -22,11 +22,11 @@
 // (num_beams <= 4096).
 #pragma once
 
+#include "accept_outputs.h"
 #include "beam_shape_attributes.h"
+#include "plugin_base.h"
 
 #include <NvInferRuntime.h>
-
-#include <string>
 
 namespace redrafter
 {
@@ -36,74 +36,21 @@ namespace trt
 constexpr char const* kSamplingAcceptPluginName = "RedrafterSamplingAccept";
 constexpr char const* kSamplingAcceptPluginVersion = "1";
 
-class SamplingAcceptPlugin : public nvinfer1::IPluginV3,
-                             public nvinfer1::IPluginV3OneCore,
-                             public nvinfer1::IPluginV3OneBuild,
-                             public nvinfer1::IPluginV3OneRuntime
+class SamplingAcceptPlugin : public PluginBase<SamplingAcceptPlugin, BeamShapeAttributes>
 {
 public:
+    static constexpr char const* kName = kSamplingAcceptPluginName;
+    static constexpr char const* kVersion = kSamplingAcceptPluginVersion;
+    static constexpr char const* kFieldsError
+        = "RedrafterSamplingAccept: needs int32 fields num_beams >= 1 and beam_length >= 1";
     static constexpr int32_t kNbInputs = 6;
-    static constexpr int32_t kNbOutputs = 6;
+    static constexpr int32_t kNbOutputs = kNbAcceptOutputs;
 
-    SamplingAcceptPlugin(BeamShapeAttributes attributes, std::string pluginNamespace);
-    ~SamplingAcceptPlugin() override = default;
-
-    // IPluginV3
-    nvinfer1::IPluginCapability* getCapabilityInterface(nvinfer1::PluginCapabilityType type) noexcept override;
-    nvinfer1::IPluginV3* clone() noexcept override;
-
-    // IPluginV3OneCore
-    char const* getPluginName() const noexcept override;
-    char const* getPluginVersion() const noexcept override;
-    char const* getPluginNamespace() const noexcept override;
-
-    // IPluginV3OneBuild
-    int32_t getNbOutputs() const noexcept override;
-    int32_t getOutputDataTypes(nvinfer1::DataType* outputTypes, int32_t nbOutputs, nvinfer1::DataType const* inputTypes,
-        int32_t nbInputs) const noexcept override;
-    int32_t getOutputShapes(nvinfer1::DimsExprs const* inputs, int32_t nbInputs, nvinfer1::DimsExprs const* shapeInputs,
-        int32_t nbShapeInputs, nvinfer1::DimsExprs* outputs, int32_t nbOutputs,
-        nvinfer1::IExprBuilder& exprBuilder) noexcept override;
-    bool supportsFormatCombination(int32_t pos, nvinfer1::DynamicPluginTensorDesc const* inOut, int32_t nbInputs,
-        int32_t nbOutputs) noexcept override;
-    int32_t configurePlugin(nvinfer1::DynamicPluginTensorDesc const* in, int32_t nbInputs,
-        nvinfer1::DynamicPluginTensorDesc const* out, int32_t nbOutputs) noexcept override;
-    size_t getWorkspaceSize(nvinfer1::DynamicPluginTensorDesc const* inputs, int32_t nbInputs,
-        nvinfer1::DynamicPluginTensorDesc const* outputs, int32_t nbOutputs) const noexcept override;
-
-    // IPluginV3OneRuntime
-    int32_t onShapeChange(nvinfer1::PluginTensorDesc const* in, int32_t nbInputs, nvinfer1::PluginTensorDesc const* out,
-        int32_t nbOutputs) noexcept override;
-    int32_t enqueue(nvinfer1::PluginTensorDesc const* inputDesc, nvinfer1::PluginTensorDesc const* outputDesc,
-        void const* const* inputs, void* const* outputs, void* workspace, cudaStream_t stream) noexcept override;
-    nvinfer1::IPluginV3* attachToContext(nvinfer1::IPluginResourceContext* context) noexcept override;
-    nvinfer1::PluginFieldCollection const* getFieldsToSerialize() noexcept override;
-
-private:
-    // True when `dims` (build-time dims may hold -1) can be [bs, nb, lastDim].
-    bool matchesBeams(nvinfer1::Dims const& dims, int64_t lastDim) const noexcept;
-
-    BeamShapeAttributes mAttributes;
-    std::string mNamespace;
-    BeamShapeFields mSerialized{mAttributes};
+    using PluginBase::PluginBase;
+    REDRAFTER_PLUGIN_METHODS
 };
 
-class SamplingAcceptPluginCreator : public nvinfer1::IPluginCreatorV3One
-{
-public:
-    explicit SamplingAcceptPluginCreator(std::string pluginNamespace = "");
-
-    nvinfer1::IPluginV3* createPlugin(
-        char const* name, nvinfer1::PluginFieldCollection const* fc, nvinfer1::TensorRTPhase phase) noexcept override;
-    nvinfer1::PluginFieldCollection const* getFieldNames() noexcept override;
-    char const* getPluginName() const noexcept override;
-    char const* getPluginVersion() const noexcept override;
-    char const* getPluginNamespace() const noexcept override;
-
-private:
-    std::string mNamespace;
-    BeamShapeFields mFieldNames;
-};
+using SamplingAcceptPluginCreator = PluginCreator<SamplingAcceptPlugin>;
 
 } // namespace trt
 } // namespace redrafter

@@ -4,9 +4,6 @@
 
 #include "../kernels/warp_softmax.h"
 #include "float_types.h"
-#include "plugin_logging.h"
-
-#include <utility>
 
 namespace redrafter
 {
@@ -14,63 +11,6 @@ namespace trt
 {
 
 using nvinfer1::DataType;
-using nvinfer1::TensorFormat;
-
-namespace
-{
-
-constexpr int64_t kInt32Max = 0x7FFFFFFF;
-
-} // namespace
-
-WarpSoftmaxPlugin::WarpSoftmaxPlugin(WarpAttributes attributes, std::string pluginNamespace)
-    : mAttributes(attributes)
-    , mNamespace(std::move(pluginNamespace))
-{
-}
-
-nvinfer1::IPluginCapability* WarpSoftmaxPlugin::getCapabilityInterface(nvinfer1::PluginCapabilityType type) noexcept
-{
-    switch (type)
-    {
-    case nvinfer1::PluginCapabilityType::kCORE: return static_cast<nvinfer1::IPluginV3OneCore*>(this);
-    case nvinfer1::PluginCapabilityType::kBUILD: return static_cast<nvinfer1::IPluginV3OneBuild*>(this);
-    case nvinfer1::PluginCapabilityType::kRUNTIME: return static_cast<nvinfer1::IPluginV3OneRuntime*>(this);
-    }
-    return nullptr;
-}
-
-nvinfer1::IPluginV3* WarpSoftmaxPlugin::clone() noexcept
-{
-    try
-    {
-        return new WarpSoftmaxPlugin(mAttributes, mNamespace);
-    }
-    catch (...)
-    {
-        return nullptr;
-    }
-}
-
-char const* WarpSoftmaxPlugin::getPluginName() const noexcept
-{
-    return kWarpSoftmaxPluginName;
-}
-
-char const* WarpSoftmaxPlugin::getPluginVersion() const noexcept
-{
-    return kWarpSoftmaxPluginVersion;
-}
-
-char const* WarpSoftmaxPlugin::getPluginNamespace() const noexcept
-{
-    return mNamespace.c_str();
-}
-
-int32_t WarpSoftmaxPlugin::getNbOutputs() const noexcept
-{
-    return kNbOutputs;
-}
 
 int32_t WarpSoftmaxPlugin::getOutputDataTypes(
     DataType* outputTypes, int32_t nbOutputs, DataType const* inputTypes, int32_t nbInputs) const noexcept
@@ -100,24 +40,15 @@ int32_t WarpSoftmaxPlugin::getOutputShapes(nvinfer1::DimsExprs const* inputs, in
     return 0;
 }
 
-bool WarpSoftmaxPlugin::supportsFormatCombination(
-    int32_t pos, nvinfer1::DynamicPluginTensorDesc const* inOut, int32_t nbInputs, int32_t nbOutputs) noexcept
+bool WarpSoftmaxPlugin::supportsType(int32_t pos, nvinfer1::DynamicPluginTensorDesc const* inOut) const noexcept
 {
-    if (nbInputs != kNbInputs || nbOutputs != kNbOutputs || pos < 0 || pos >= kNbInputs + kNbOutputs)
-    {
-        return false;
-    }
-    nvinfer1::PluginTensorDesc const& desc = inOut[pos].desc;
-    if (desc.format != TensorFormat::kLINEAR)
-    {
-        return false;
-    }
+    DataType const type = inOut[pos].desc.type;
     switch (pos)
     {
     case 0:
-    case 1: return isFloatInputType(desc.type);
-    case 2: return desc.type == DataType::kINT32;
-    default: return desc.type == DataType::kFLOAT;
+    case 1: return isFloatInputType(type);
+    case 2: return type == DataType::kINT32;
+    default: return type == DataType::kFLOAT;
     }
 }
 
@@ -133,12 +64,6 @@ int32_t WarpSoftmaxPlugin::configurePlugin(nvinfer1::DynamicPluginTensorDesc con
     {
         return reportPluginError("RedrafterWarpSoftmax: the vocabulary must be below 2^22");
     }
-    return 0;
-}
-
-size_t WarpSoftmaxPlugin::getWorkspaceSize(nvinfer1::DynamicPluginTensorDesc const* /*inputs*/, int32_t /*nbInputs*/,
-    nvinfer1::DynamicPluginTensorDesc const* /*outputs*/, int32_t /*nbOutputs*/) const noexcept
-{
     return 0;
 }
 
@@ -185,60 +110,6 @@ int32_t WarpSoftmaxPlugin::enqueue(nvinfer1::PluginTensorDesc const* inputDesc,
         static_cast<int32_t>(bs), static_cast<int32_t>(slots), static_cast<int32_t>(vocab), mAttributes.topK,
         mAttributes.topP, static_cast<float*>(outputs[0]), stream);
     return status == kOk ? 0 : reportPluginError("RedrafterWarpSoftmax: kernel launch failed");
-}
-
-nvinfer1::IPluginV3* WarpSoftmaxPlugin::attachToContext(nvinfer1::IPluginResourceContext* /*context*/) noexcept
-{
-    return clone();
-}
-
-nvinfer1::PluginFieldCollection const* WarpSoftmaxPlugin::getFieldsToSerialize() noexcept
-{
-    return mSerialized.collection();
-}
-
-WarpSoftmaxPluginCreator::WarpSoftmaxPluginCreator(std::string pluginNamespace)
-    : mNamespace(std::move(pluginNamespace))
-{
-}
-
-nvinfer1::IPluginV3* WarpSoftmaxPluginCreator::createPlugin(
-    char const* /*name*/, nvinfer1::PluginFieldCollection const* fc, nvinfer1::TensorRTPhase /*phase*/) noexcept
-{
-    WarpAttributes attributes;
-    if (!WarpAttributes::fromFields(fc, attributes))
-    {
-        reportPluginError("RedrafterWarpSoftmax: needs fields top_k (int32 >= 0) and top_p (float32 in (0, 1])");
-        return nullptr;
-    }
-    try
-    {
-        return new WarpSoftmaxPlugin(attributes, mNamespace);
-    }
-    catch (...)
-    {
-        return nullptr;
-    }
-}
-
-nvinfer1::PluginFieldCollection const* WarpSoftmaxPluginCreator::getFieldNames() noexcept
-{
-    return mFieldNames.collection();
-}
-
-char const* WarpSoftmaxPluginCreator::getPluginName() const noexcept
-{
-    return kWarpSoftmaxPluginName;
-}
-
-char const* WarpSoftmaxPluginCreator::getPluginVersion() const noexcept
-{
-    return kWarpSoftmaxPluginVersion;
-}
-
-char const* WarpSoftmaxPluginCreator::getPluginNamespace() const noexcept
-{
-    return mNamespace.c_str();
 }
 
 } // namespace trt

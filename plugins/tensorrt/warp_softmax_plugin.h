@@ -15,10 +15,9 @@
 #pragma once
 
 #include "warp_attributes.h"
+#include "plugin_base.h"
 
 #include <NvInferRuntime.h>
-
-#include <string>
 
 namespace redrafter
 {
@@ -28,71 +27,21 @@ namespace trt
 constexpr char const* kWarpSoftmaxPluginName = "RedrafterWarpSoftmax";
 constexpr char const* kWarpSoftmaxPluginVersion = "1";
 
-class WarpSoftmaxPlugin : public nvinfer1::IPluginV3,
-                          public nvinfer1::IPluginV3OneCore,
-                          public nvinfer1::IPluginV3OneBuild,
-                          public nvinfer1::IPluginV3OneRuntime
+class WarpSoftmaxPlugin : public PluginBase<WarpSoftmaxPlugin, WarpAttributes>
 {
 public:
+    static constexpr char const* kName = kWarpSoftmaxPluginName;
+    static constexpr char const* kVersion = kWarpSoftmaxPluginVersion;
+    static constexpr char const* kFieldsError
+        = "RedrafterWarpSoftmax: needs fields top_k (int32 >= 0) and top_p (float32 in (0, 1])";
     static constexpr int32_t kNbInputs = 3;
     static constexpr int32_t kNbOutputs = 1;
 
-    WarpSoftmaxPlugin(WarpAttributes attributes, std::string pluginNamespace);
-    ~WarpSoftmaxPlugin() override = default;
-
-    // IPluginV3
-    nvinfer1::IPluginCapability* getCapabilityInterface(nvinfer1::PluginCapabilityType type) noexcept override;
-    nvinfer1::IPluginV3* clone() noexcept override;
-
-    // IPluginV3OneCore
-    char const* getPluginName() const noexcept override;
-    char const* getPluginVersion() const noexcept override;
-    char const* getPluginNamespace() const noexcept override;
-
-    // IPluginV3OneBuild
-    int32_t getNbOutputs() const noexcept override;
-    int32_t getOutputDataTypes(nvinfer1::DataType* outputTypes, int32_t nbOutputs, nvinfer1::DataType const* inputTypes,
-        int32_t nbInputs) const noexcept override;
-    int32_t getOutputShapes(nvinfer1::DimsExprs const* inputs, int32_t nbInputs, nvinfer1::DimsExprs const* shapeInputs,
-        int32_t nbShapeInputs, nvinfer1::DimsExprs* outputs, int32_t nbOutputs,
-        nvinfer1::IExprBuilder& exprBuilder) noexcept override;
-    bool supportsFormatCombination(int32_t pos, nvinfer1::DynamicPluginTensorDesc const* inOut, int32_t nbInputs,
-        int32_t nbOutputs) noexcept override;
-    int32_t configurePlugin(nvinfer1::DynamicPluginTensorDesc const* in, int32_t nbInputs,
-        nvinfer1::DynamicPluginTensorDesc const* out, int32_t nbOutputs) noexcept override;
-    size_t getWorkspaceSize(nvinfer1::DynamicPluginTensorDesc const* inputs, int32_t nbInputs,
-        nvinfer1::DynamicPluginTensorDesc const* outputs, int32_t nbOutputs) const noexcept override;
-
-    // IPluginV3OneRuntime
-    int32_t onShapeChange(nvinfer1::PluginTensorDesc const* in, int32_t nbInputs, nvinfer1::PluginTensorDesc const* out,
-        int32_t nbOutputs) noexcept override;
-    int32_t enqueue(nvinfer1::PluginTensorDesc const* inputDesc, nvinfer1::PluginTensorDesc const* outputDesc,
-        void const* const* inputs, void* const* outputs, void* workspace, cudaStream_t stream) noexcept override;
-    nvinfer1::IPluginV3* attachToContext(nvinfer1::IPluginResourceContext* context) noexcept override;
-    nvinfer1::PluginFieldCollection const* getFieldsToSerialize() noexcept override;
-
-private:
-    WarpAttributes mAttributes;
-    std::string mNamespace;
-    WarpFields mSerialized{mAttributes};
+    using PluginBase::PluginBase;
+    REDRAFTER_PLUGIN_METHODS
 };
 
-class WarpSoftmaxPluginCreator : public nvinfer1::IPluginCreatorV3One
-{
-public:
-    explicit WarpSoftmaxPluginCreator(std::string pluginNamespace = "");
-
-    nvinfer1::IPluginV3* createPlugin(
-        char const* name, nvinfer1::PluginFieldCollection const* fc, nvinfer1::TensorRTPhase phase) noexcept override;
-    nvinfer1::PluginFieldCollection const* getFieldNames() noexcept override;
-    char const* getPluginName() const noexcept override;
-    char const* getPluginVersion() const noexcept override;
-    char const* getPluginNamespace() const noexcept override;
-
-private:
-    std::string mNamespace;
-    WarpFields mFieldNames;
-};
+using WarpSoftmaxPluginCreator = PluginCreator<WarpSoftmaxPlugin>;
 
 } // namespace trt
 } // namespace redrafter

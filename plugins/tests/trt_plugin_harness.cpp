@@ -303,17 +303,28 @@ IPluginCreatorV3One* creatorNamed(char const* name)
     return nullptr;
 }
 
-void checkCommon(char const* name, IPluginCreatorV3One* creator)
+// The checks every creator passes: found, V3One, version 1 in the default namespace. False when
+// there is no creator (nothing more can be checked).
+bool checkCreator(std::string const& tag, IPluginCreatorV3One* creator)
 {
-    std::string const tag = std::string(name) + ": ";
     check(creator != nullptr, tag + "creator returned by getCreators");
     if (creator == nullptr)
     {
-        return;
+        return false;
     }
     check(std::strcmp(creator->getInterfaceInfo().kind, "PLUGIN CREATOR_V3ONE") == 0, tag + "creator is V3One");
     check(std::strcmp(creator->getPluginVersion(), "1") == 0 && std::strcmp(creator->getPluginNamespace(), "") == 0,
         tag + "creator version 1, default namespace");
+    return true;
+}
+
+void checkCommon(char const* name, IPluginCreatorV3One* creator)
+{
+    std::string const tag = std::string(name) + ": ";
+    if (!checkCreator(tag, creator))
+    {
+        return;
+    }
     PluginFieldCollection const* names = creator->getFieldNames();
     check(names != nullptr && names->nbFields == 2 && std::strcmp(names->fields[0].name, "num_beams") == 0
             && std::strcmp(names->fields[1].name, "beam_length") == 0
@@ -365,18 +376,36 @@ void checkCommon(char const* name, IPluginCreatorV3One* creator)
         tag + "attachToContext returns a new plugin with the same attributes");
 }
 
-void checkPackBeams()
+// checkCommon() of the creator of `name`, and a plugin it creates from num_beams=3, beam_length=4
+// (both null when there is no creator).
+struct BeamPluginUnderTest
 {
-    char const* name = "RedrafterPackBeams";
+    IPluginCreatorV3One* creator;
+    std::unique_ptr<IPluginV3> plugin;
+};
+
+BeamPluginUnderTest beamPluginUnderTest(char const* name)
+{
     IPluginCreatorV3One* creator = creatorNamed(name);
     checkCommon(name, creator);
     if (creator == nullptr)
     {
-        return;
+        return {nullptr, nullptr};
     }
     int32_t const nb = 3;
-    int32_t const bl = 4; // n_cap = 10, one mask word
-    std::unique_ptr<IPluginV3> plugin(creator->createPlugin(name, &beamFields(&nb, &bl)->fc, TensorRTPhase::kBUILD));
+    int32_t const bl = 4;
+    return {creator,
+        std::unique_ptr<IPluginV3>(creator->createPlugin(name, &beamFields(&nb, &bl)->fc, TensorRTPhase::kBUILD))};
+}
+
+void checkPackBeams()
+{
+    char const* name = "RedrafterPackBeams";
+    auto [creator, plugin] = beamPluginUnderTest(name); // n_cap = 10, one mask word
+    if (creator == nullptr)
+    {
+        return;
+    }
     IPluginV3OneBuild* b = build(plugin.get());
     IPluginV3OneRuntime* r = runtime(plugin.get());
 
@@ -452,15 +481,11 @@ void checkPackBeams()
 void checkGreedyAccept()
 {
     char const* name = "RedrafterGreedyAccept";
-    IPluginCreatorV3One* creator = creatorNamed(name);
-    checkCommon(name, creator);
+    auto [creator, plugin] = beamPluginUnderTest(name);
     if (creator == nullptr)
     {
         return;
     }
-    int32_t const nb = 3;
-    int32_t const bl = 4;
-    std::unique_ptr<IPluginV3> plugin(creator->createPlugin(name, &beamFields(&nb, &bl)->fc, TensorRTPhase::kBUILD));
     IPluginV3OneBuild* b = build(plugin.get());
     IPluginV3OneRuntime* r = runtime(plugin.get());
 
@@ -530,16 +555,12 @@ void checkGreedyAccept()
 void checkSamplingAccept()
 {
     char const* name = "RedrafterSamplingAccept";
-    IPluginCreatorV3One* creator = creatorNamed(name);
-    checkCommon(name, creator);
+    auto [creator, plugin] = beamPluginUnderTest(name);
     if (creator == nullptr)
     {
         return;
     }
     std::string const tag = std::string(name) + ": ";
-    int32_t const nb = 3;
-    int32_t const bl = 4;
-    std::unique_ptr<IPluginV3> plugin(creator->createPlugin(name, &beamFields(&nb, &bl)->fc, TensorRTPhase::kBUILD));
     IPluginV3OneBuild* b = build(plugin.get());
     IPluginV3OneRuntime* r = runtime(plugin.get());
 
@@ -676,14 +697,10 @@ void checkWarpSoftmax()
     char const* name = "RedrafterWarpSoftmax";
     std::string const tag = std::string(name) + ": ";
     IPluginCreatorV3One* creator = creatorNamed(name);
-    check(creator != nullptr, tag + "creator returned by getCreators");
-    if (creator == nullptr)
+    if (!checkCreator(tag, creator))
     {
         return;
     }
-    check(std::strcmp(creator->getInterfaceInfo().kind, "PLUGIN CREATOR_V3ONE") == 0, tag + "creator is V3One");
-    check(std::strcmp(creator->getPluginVersion(), "1") == 0 && std::strcmp(creator->getPluginNamespace(), "") == 0,
-        tag + "creator version 1, default namespace");
     PluginFieldCollection const* names = creator->getFieldNames();
     check(names != nullptr && names->nbFields == 2 && std::strcmp(names->fields[0].name, "top_k") == 0
             && std::strcmp(names->fields[1].name, "top_p") == 0 && names->fields[0].type == PluginFieldType::kINT32
