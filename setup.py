@@ -22,10 +22,10 @@ setup(
         "numpy>=1.24",
         "tqdm>=4.60",
         "rich>=13",
+        "matplotlib>=3.7",
     ],
     extras_require={
         "test": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5"],
-        "plots": ["matplotlib>=3.7"],
         # Installable only from NVIDIA's index / inside NVIDIA's container; never imported by the CPU path.
         "trtllm": ["tensorrt_llm", "tensorrt", "cuda-python"],
     },

@@ -518,13 +518,11 @@ def write_logs(history: list[dict], out: Path) -> None:
         w.writeheader()
         w.writerows(history)
     (out / "history.json").write_text(json.dumps(history))
-    try:
-        import matplotlib
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
     ax[0].plot([r["step"] for r in history], [r["loss"] for r in history], lw=0.8, label="train loss")
     ev = [r for r in history if "eval_kl" in r]
