@@ -91,55 +91,39 @@ def test_deterministic_and_resume_gives_the_same_shards(tiny_smol, tmp_path):
     assert all(n > p for n, p in zip(lens, s0["prompt_lens"].tolist()))
 
 
-def test_refuses_a_corpus_of_another_target(smol_dir, tiny_smol, tmp_path):
+def distill_argv(out, model, data, max_samples: int) -> list[str]:
+    return [
+        "distill-data",
+        "--out",
+        str(out),
+        "--model",
+        str(model),
+        "--data-dir",
+        str(data),
+        "--max-samples",
+        str(max_samples),
+        "--temperatures",
+        "0,1",
+        "--max-new-tokens",
+        "6",
+        "--batch-size",
+        "3",
+    ]
+
+
+def test_refuses_a_corpus_of_another_target(smol_dir, tiny_smol, tmp_path, capsys):
     data = fake_data(tmp_path / "data")
     build_corpus(settings(tiny_smol, max_samples=3), tmp_path / "c", data)
     other = save_tiny_with_tokenizer(smol_dir, tmp_path / "other", seed=1)
-    code = main(
-        [
-            "distill-data",
-            "--out",
-            str(tmp_path / "c"),
-            "--model",
-            str(other),
-            "--data-dir",
-            str(data),
-            "--max-samples",
-            "3",
-            "--temperatures",
-            "0,1",
-            "--max-new-tokens",
-            "6",
-            "--batch-size",
-            "3",
-        ]
-    )
-    assert code == 2
+    assert main(distill_argv(tmp_path / "c", other, data, 3)) == 2
+    assert "built for another target" in capsys.readouterr().err
 
 
 def test_refuses_changed_settings(tiny_smol, tmp_path, capsys):
     data = fake_data(tmp_path / "data")
     build_corpus(settings(tiny_smol, max_samples=3), tmp_path / "c", data)
-    code = main(
-        [
-            "distill-data",
-            "--out",
-            str(tmp_path / "c"),
-            "--model",
-            str(tiny_smol),
-            "--data-dir",
-            str(data),
-            "--max-samples",
-            "4",
-            "--temperatures",
-            "0,1",
-            "--max-new-tokens",
-            "6",
-            "--batch-size",
-            "3",
-        ]
-    )
-    assert code == 2 and "other settings" in capsys.readouterr().err
+    assert main(distill_argv(tmp_path / "c", tiny_smol, data, 4)) == 2
+    assert "other settings" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

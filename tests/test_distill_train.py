@@ -33,29 +33,14 @@ def test_golden_loss_value():
     p = torch.tensor([0.5, 0.25, 0.125, 0.125]).log().expand(b, t, v).clone()
     ids = torch.randint(0, v, (b, t))
     unroll = Unroll(uniform_drafter(v, h), 3)
-    res = drafter_loss(
-        unroll,
-        torch.nn.Embedding(v, h),
-        torch.randn(b, t, h),
-        p,
-        ids,
-        torch.tensor([7, 6]),
-        torch.tensor([2, 3]),
-        num_steps=3,
-    )
-    assert res.loss.item() == pytest.approx(math.log(2) / 4, abs=1e-6)
-    res = drafter_loss(
-        unroll,
-        torch.nn.Embedding(v, h),
-        torch.randn(b, t, h),
-        p,
-        ids,
-        torch.tensor([7, 6]),
-        torch.tensor([2, 3]),
-        num_steps=3,
-        ce_weight=1.0,
-    )
-    assert res.loss.item() == pytest.approx(math.log(2) / 4 + math.log(4), abs=1e-6)
+
+    def loss(ce_weight: float) -> float:
+        lengths, prompt_lens = torch.tensor([7, 6]), torch.tensor([2, 3])
+        embed, hidden = torch.nn.Embedding(v, h), torch.randn(b, t, h)
+        return drafter_loss(unroll, embed, hidden, p, ids, lengths, prompt_lens, 3, ce_weight).loss.item()
+
+    assert loss(0.0) == pytest.approx(math.log(2) / 4, abs=1e-6)
+    assert loss(1.0) == pytest.approx(math.log(2) / 4 + math.log(4), abs=1e-6)
 
 
 def naive_loss(drafter, embed, hidden, logp, ids, lengths, plens, n):
