@@ -107,7 +107,7 @@ def stats_of(row: RowState, beam_shape: tuple[int, int]) -> dict:
 
 
 class Decoder:
-    """Greedy ReDrafter decoding against any ``Target``."""
+    """ReDrafter decoding (greedy, or exact sampling when temperature > 0) against any ``Target``."""
 
     def __init__(
         self,
