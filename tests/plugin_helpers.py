@@ -59,3 +59,28 @@ def documented_outputs(path: Path) -> list[str]:
         if in_outputs and match:
             names.append(match.group(2))
     return names
+
+
+def install_fake_trt(monkeypatch, registry, network) -> None:
+    """Stand-in `tensorrt` / `tensorrt_llm` modules around a fake plugin registry and network, so
+    trtllm_redrafter.plugins can be exercised without TensorRT."""
+    import sys
+    import types
+
+    from trtllm_redrafter import plugins
+
+    trt = types.ModuleType("tensorrt")
+    trt.get_plugin_registry = lambda: registry
+    trt.PluginField = lambda name, data, kind: (name, data, kind)
+    trt.PluginFieldCollection = list
+    trt.PluginFieldType = types.SimpleNamespace(INT32="INT32", FLOAT32="FLOAT32")
+    trt.TensorRTPhase = types.SimpleNamespace(BUILD="BUILD")
+    llm = types.ModuleType("tensorrt_llm")
+    llm.default_trtnet = lambda: network
+    functional = types.ModuleType("tensorrt_llm.functional")
+    functional._create_tensor = lambda trt_tensor, layer: (trt_tensor, layer)
+    llm.functional = functional
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)
+    monkeypatch.setitem(sys.modules, "tensorrt_llm", llm)
+    monkeypatch.setitem(sys.modules, "tensorrt_llm.functional", functional)
+    monkeypatch.setattr(plugins, "_loaded_libraries", {})

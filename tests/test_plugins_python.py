@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from plugin_helpers import REPO, TRT_DIR, cxx_constant, documented_outputs
+from plugin_helpers import REPO, TRT_DIR, cxx_constant, documented_outputs, install_fake_trt
 
 from trtllm_redrafter import plugins
 
@@ -93,21 +93,7 @@ class FakeRegistry:
 @pytest.fixture
 def fake_trt(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     registry, network = FakeRegistry(), FakeNetwork()
-    trt = types.ModuleType("tensorrt")
-    trt.get_plugin_registry = lambda: registry
-    trt.PluginField = lambda name, data, kind: (name, data, kind)
-    trt.PluginFieldCollection = list
-    trt.PluginFieldType = types.SimpleNamespace(INT32="INT32")
-    trt.TensorRTPhase = types.SimpleNamespace(BUILD="BUILD")
-    llm = types.ModuleType("tensorrt_llm")
-    llm.default_trtnet = lambda: network
-    functional = types.ModuleType("tensorrt_llm.functional")
-    functional._create_tensor = lambda trt_tensor, layer: (trt_tensor, layer)
-    llm.functional = functional
-    monkeypatch.setitem(sys.modules, "tensorrt", trt)
-    monkeypatch.setitem(sys.modules, "tensorrt_llm", llm)
-    monkeypatch.setitem(sys.modules, "tensorrt_llm.functional", functional)
-    monkeypatch.setattr(plugins, "_loaded_libraries", {})
+    install_fake_trt(monkeypatch, registry, network)
     library = tmp_path / plugins.PLUGIN_LIBRARY_NAME
     library.write_bytes(b"")
     monkeypatch.setenv(plugins.PLUGIN_LIBRARY_ENV, str(library))

@@ -25,7 +25,6 @@ from __future__ import annotations
 import ctypes
 import math
 import os
-import sys
 import types
 from pathlib import Path
 
@@ -43,6 +42,7 @@ from plugin_helpers import (
     TRT_DIR,
     cxx_constant,
     documented_outputs,
+    install_fake_trt,
     load_build_libs,
     n_cap,
     ptr,
@@ -816,21 +816,7 @@ def fake_trt(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
         return layers[-1]
 
     network = types.SimpleNamespace(add_plugin_v3=add_plugin_v3)
-    trt = types.ModuleType("tensorrt")
-    trt.get_plugin_registry = lambda: registry
-    trt.PluginField = lambda name, data, kind: (name, data, kind)
-    trt.PluginFieldCollection = list
-    trt.PluginFieldType = types.SimpleNamespace(INT32="INT32", FLOAT32="FLOAT32")
-    trt.TensorRTPhase = types.SimpleNamespace(BUILD="BUILD")
-    llm = types.ModuleType("tensorrt_llm")
-    llm.default_trtnet = lambda: network
-    functional = types.ModuleType("tensorrt_llm.functional")
-    functional._create_tensor = lambda trt_tensor, layer: (trt_tensor, layer)
-    llm.functional = functional
-    monkeypatch.setitem(sys.modules, "tensorrt", trt)
-    monkeypatch.setitem(sys.modules, "tensorrt_llm", llm)
-    monkeypatch.setitem(sys.modules, "tensorrt_llm.functional", functional)
-    monkeypatch.setattr(plugins, "_loaded_libraries", {})
+    install_fake_trt(monkeypatch, registry, network)
     return types.SimpleNamespace(layers=layers, loaded=loaded)
 
 
