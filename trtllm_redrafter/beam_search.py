@@ -4,7 +4,8 @@ TensorRT-LLM's convention: a beam has length ``bl = draft_len + 1``; column 0 is
 target already chose (the tree's root), columns 1..bl-1 are drafted.
 
     draft_tokens  [bs, nb, bl]          int64
-    draft_logp    [bs, nb, bl-1, V]     float32 drafter log-probs along each beam (for sampling)
+    draft_logp    [bs, nb, bl-1, V']    float32 drafter log-probs along each beam, over the head's
+                                        rows (V' = V unless the drafter has a reduced draft vocabulary)
 
 All beams start from one live beam (scores [0, -inf, ...]), so the first drafted step takes the
 top ``nb`` distinct tokens; each later step keeps the top ``nb`` of nb·V extensions by total
@@ -23,7 +24,7 @@ from trtllm_redrafter.drafter import Drafter
 @dataclass
 class Beams:
     draft_tokens: torch.Tensor  # [bs, nb, bl]
-    draft_logp: torch.Tensor | None  # [bs, nb, bl-1, V] when requested
+    draft_logp: torch.Tensor | None  # [bs, nb, bl-1, V'] when requested
     scores: torch.Tensor  # [bs, nb] total log-probability of each beam
 
 
@@ -47,11 +48,12 @@ def beam_search(
     logps: list[torch.Tensor] = []
     for _ in range(draft_len):
         state = drafter.next_state(state, embed(tokens[:, :, -1]))  # [bs, nb, H]
-        logp = torch.log_softmax(drafter(ctx, state).float(), dim=-1)  # [bs, nb, V]
+        logp = torch.log_softmax(drafter(ctx, state).float(), dim=-1)  # [bs, nb, V']
         vocab = logp.shape[-1]
-        total = (scores[:, :, None] + logp).reshape(bs, nb * vocab)  # [bs, nb*V]
+        total = (scores[:, :, None] + logp).reshape(bs, nb * vocab)  # [bs, nb*V']
         scores, flat = total.topk(nb, dim=-1)  # [bs, nb]
-        parent, token = flat // vocab, flat % vocab  # [bs, nb]
+        parent = flat // vocab  # [bs, nb]
+        token = drafter.to_target_ids(flat % vocab)  # [bs, nb] target token ids
         tokens = torch.cat([tokens.gather(1, parent[:, :, None].expand_as(tokens)), token[:, :, None]], dim=-1)
         state = state.gather(1, parent[:, :, None].expand_as(state))
         if return_logp:

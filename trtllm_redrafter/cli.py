@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from trtllm_redrafter.errors import RedrafterError
@@ -110,11 +111,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"nb={cfg.num_beams} draft_len={cfg.draft_len}",
             file=sys.stderr,
         )
+    if args.compare_ar and (not args.json or cfg.mode != "redrafter"):
+        raise RedrafterError("--compare-ar needs --json and --mode redrafter")
     for i in range(0, len(encoded), args.batch_size):
         batch = encoded[i : i + args.batch_size]
         if args.json:
-            for j, res in enumerate(rd.generate(batch, cfg)):
-                print(json.dumps({"index": i + j, **res}), flush=True)
+            modes = [cfg, replace(cfg, mode="ar")] if args.compare_ar else [cfg]
+            for c in modes:  # interleaved per batch: both modes see the same machine state
+                for j, res in enumerate(rd.generate(batch, c)):
+                    print(json.dumps({"index": i + j, "mode": c.mode, **res}), flush=True)
             continue
         for ids in batch:
             for piece in rd.stream_text(ids, cfg):
@@ -203,8 +208,23 @@ def cmd_distill_data(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         seed=args.seed,
     )
-    manifest = build_corpus(settings, Path(args.out), Path(args.data_dir), max_shards=args.max_shards)
+    if args.responses == "original":
+        from trtllm_redrafter.distill_data import build_original_corpus
+
+        manifest = build_original_corpus(settings, Path(args.out), Path(args.data_dir))
+    else:
+        manifest = build_corpus(settings, Path(args.out), Path(args.data_dir), max_shards=args.max_shards)
     print(json.dumps({"out": args.out, **manifest.get("counts", {}), "planned": manifest.get("planned")}))
+    return 0
+
+
+def cmd_distill_features(args: argparse.Namespace) -> int:
+    from trtllm_redrafter.features import build_features
+
+    manifest = build_features(
+        Path(args.data), Path(args.out), args.model, args.topk, args.batch_tokens, args.dtype, args.max_shards
+    )
+    print(json.dumps({"out": args.out, **manifest.get("counts", {}), "mean_topk_mass": manifest.get("mean_topk_mass")}))
     return 0
 
 
@@ -240,6 +260,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--raw", action="store_true", help="use prompt strings as plain text, no chat template")
     run.add_argument("--json", action="store_true", help="print one JSON object per prompt, in input order")
     run.add_argument("--batch-size", type=int, default=1, help="prompts decoded together (left padded)")
+    run.add_argument(
+        "--compare-ar",
+        action="store_true",
+        help="with --json: decode every batch twice, ReDrafter then --mode ar, one line per mode (summarize "
+        "reports the speedup)",
+    )
     run.add_argument("--backend", choices=["reference", "trtllm"], default="reference")
     run.add_argument("--engine", help="engine directory for --backend trtllm (OUT/engine of `build`)")
     add_decode_args(run)
@@ -269,9 +295,24 @@ def build_parser() -> argparse.ArgumentParser:
     dd.add_argument("--batch-size", type=int, default=16, help="samples per generate call (= per shard)")
     dd.add_argument("--max-samples", type=int, default=None)
     dd.add_argument("--seed", type=int, default=0)
+    dd.add_argument(
+        "--responses",
+        choices=["target", "original"],
+        default="target",
+        help="target = the target writes the answers (KD); original = the datasets' own answers (CE ablation)",
+    )
     dd.add_argument("--max-shards", type=int, default=None, help=argparse.SUPPRESS)
     add_model_args(dd)
     dd.set_defaults(func=cmd_distill_data)
+
+    df = sub.add_parser("distill-features", help="run the frozen target over a corpus once (resumable)")
+    df.add_argument("--data", required=True, help="corpus directory written by distill-data")
+    df.add_argument("--out", required=True, help="features directory (manifest.json + shards/)")
+    df.add_argument("--topk", type=int, default=32, help="target log-probs kept per position")
+    df.add_argument("--batch-tokens", type=int, default=4096, help="padded tokens per target forward")
+    df.add_argument("--max-shards", type=int, default=None, help=argparse.SUPPRESS)
+    add_model_args(df)
+    df.set_defaults(func=cmd_distill_features)
 
     tr = sub.add_parser("train", help="distil a drafter from the frozen target (runs under torchrun too)")
     tr.add_argument("--data", required=True, help="corpus directory written by distill-data")
@@ -289,6 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
         ("max_len", int, 512, "tokens per sample"),
         ("num_steps", int, 4, "drafted positions trained (N)"),
         ("ce_weight", float, 0.0, "weight of the CE term next to KL"),
+        ("kd_weight", float, 1.0, "weight of the KL term (0 with --ce-weight 1: plain CE on the corpus)"),
+        ("features", str, None, "precomputed target features (distill-features): no target forward"),
+        ("draft_vocab_size", int, 0, "> 0: propose only the V' most frequent response tokens"),
         ("exit_dim", int, None, "ResBlock width (default: the target's hidden size)"),
         ("num_draft_layers", int, 1, "ResBlocks"),
         ("rnn_formula", str, "apple", "apple | trtllm"),

@@ -123,9 +123,9 @@ class Decoder:
         if config.mode == "redrafter" and proposer is None:
             if drafter is None:
                 raise RedrafterError("mode 'redrafter' needs a drafter")
-            if config.num_beams > drafter.config.vocab_size:
+            if config.num_beams > drafter.config.head_size:
                 raise RedrafterError(
-                    f"num_beams={config.num_beams} exceeds the vocabulary ({drafter.config.vocab_size})"
+                    f"num_beams={config.num_beams} exceeds the draft vocabulary ({drafter.config.head_size})"
                 )
         if config.stop_strings and detokenize is None:
             raise RedrafterError("stop strings need a tokenizer")

@@ -163,23 +163,67 @@ class Unroll(nn.Module):
         return torch.stack(out)
 
 
+@dataclass
+class SparseTarget:
+    """The target's next-token distribution kept as its top K entries (features.py)."""
+
+    ids: torch.Tensor  # [B, T, K] target token ids, most likely first
+    logp: torch.Tensor  # [B, T, K] their log-probabilities
+
+
+def target_to_draft(draft_vocab: torch.Tensor | None, vocab_size: int) -> torch.Tensor | None:
+    """[V] map from a target token id to its draft id, -1 where the draft vocabulary lacks it."""
+    if draft_vocab is None:
+        return None
+    t2d = torch.full((vocab_size,), -1, dtype=torch.long)
+    t2d[draft_vocab.long()] = torch.arange(draft_vocab.numel())
+    return t2d
+
+
 def drafter_loss(
     unroll: nn.Module,
     embed: nn.Module,
     hidden: torch.Tensor,  # [B, T, H]
-    target_logp: torch.Tensor,  # [B, T, V]
+    target_logp: torch.Tensor | SparseTarget,  # [B, T, V] log-probs, or the top K of them
     ids: torch.Tensor,  # [B, T]
     lengths: torch.Tensor,  # [B]
     prompt_lens: torch.Tensor,  # [B]
     num_steps: int,
     ce_weight: float = 0.0,
     topk: int = 5,
+    kd_weight: float = 1.0,
+    t2d: torch.Tensor | None = None,  # [V] target id -> draft id (-1: absent); None = full vocabulary
 ) -> LossOut:
+    """Mean over valid (i, k) of kd_weight * KL(p || q) + ce_weight * CE(x[i+k+1]).
+
+    With a reduced draft vocabulary the drafter's q lives on V' tokens; p is renormalised over
+    them (tokens it lacks can never be drafted), and a target argmax outside V' counts as a miss.
+    """
     b, t, _ = hidden.shape
     pos = torch.arange(t)[None, :]  # [1, T]
     with torch.no_grad():
         emb = embed(ids).float()  # [B, T, H]
-    all_logits = unroll(hidden, emb)  # [N, B, T, V]
+        if isinstance(target_logp, SparseTarget):
+            p_ids, p_logp_all = target_logp.ids, target_logp.logp  # [B, T, K]
+        else:
+            p_logp_all = target_logp  # [B, T, V]
+            p_ids = None
+        if t2d is not None:
+            if p_ids is None:  # dense: keep the draft vocabulary's columns, argmax from the full row
+                argmax_d = t2d[target_logp.argmax(-1)]  # [B, T]
+                p_logp_all = target_logp[..., (t2d >= 0).nonzero()[:, 0]]  # [B, T, V'] in draft-id order
+                p_ids = None
+            else:
+                p_ids = t2d[p_ids]  # [B, T, K] draft ids, -1 = absent
+                argmax_d = p_ids[..., 0]
+        else:
+            argmax_d = p_ids[..., 0] if p_ids is not None else target_logp.argmax(-1)
+        if p_ids is not None:  # renormalise the kept entries
+            p_logp_all = torch.log_softmax(p_logp_all.masked_fill(p_ids < 0, float("-inf")), dim=-1)
+        elif t2d is not None:
+            p_logp_all = torch.log_softmax(p_logp_all, dim=-1)
+        labels = t2d[ids] if t2d is not None else ids  # [B, T] draft ids of the tokens (-1 = absent)
+    all_logits = unroll(hidden, emb)  # [N, B, T, V']
     total = hidden.new_zeros((), dtype=torch.float32)
     n_total = 0
     kl_sum = ce_sum = 0.0
@@ -188,28 +232,39 @@ def drafter_loss(
     chain_valid = torch.ones(b, t, dtype=torch.bool)
     chain_sum = torch.zeros((), dtype=torch.long)
     for k in range(1, num_steps + 1):
-        logits = all_logits[k - 1]  # [B, T, V] predicts x[i + k + 1]
+        logits = all_logits[k - 1]  # [B, T, V'] predicts x[i + k + 1]
         valid = (pos >= prompt_lens[:, None] - 1) & (pos + k + 1 < lengths[:, None])  # [B, T]
-        p_logp = torch.zeros_like(target_logp)
-        p_logp[:, : t - k] = target_logp[:, k:]  # the target's distribution for x[i + k + 1]
         sel = valid.nonzero(as_tuple=True)
-        p_sel = p_logp[sel]  # [M, V]
-        q_sel = torch.log_softmax(logits[sel], dim=-1)  # [M, V]
-        kl = (p_sel.exp() * (p_sel - q_sel)).sum(-1)  # [M]
-        loss_k = kl.sum()
+        q_sel = torch.log_softmax(logits[sel].float(), dim=-1)  # [M, V']
+
+        def shifted(x: torch.Tensor, fill: float | int, k: int = k) -> torch.Tensor:
+            out = torch.full_like(x, fill)
+            out[:, : t - k] = x[:, k:]  # the target's view of x[i + k + 1] sits at position i + k
+            return out
+
+        p_sel = shifted(p_logp_all, float("-inf"))[sel]  # [M, V'] or [M, K]
+        p = p_sel.exp()
+        if p_ids is not None:
+            q_at = q_sel.gather(-1, shifted(p_ids, 0)[sel].clamp(min=0))  # [M, K]
+            kl = torch.where(p > 0, p * (p_sel - q_at), 0.0).sum(-1)  # [M]
+        else:
+            kl = torch.where(p > 0, p * (p_sel - q_sel), 0.0).sum(-1)  # [M]
+        kl = torch.nan_to_num(kl)  # a row whose whole top K lies outside V' carries no KD signal
+        loss_k = kd_weight * kl.sum()
         kl_sum += float(kl.detach().sum())
         if ce_weight > 0:
-            nxt = torch.zeros_like(ids)
-            nxt[:, : t - k - 1] = ids[:, k + 1 :]
-            ce = -q_sel.gather(-1, nxt[sel][:, None])[:, 0]
+            nxt = torch.full_like(labels, -1)
+            nxt[:, : t - k - 1] = labels[:, k + 1 :]
+            lab = nxt[sel]  # [M]
+            ce = -torch.where(lab >= 0, q_sel.gather(-1, lab.clamp(min=0)[:, None])[:, 0], 0.0)
             loss_k = loss_k + ce_weight * ce.sum()
             ce_sum += float(ce.detach().sum())
         total = total + loss_k
         n_total += int(valid.sum())
         with torch.no_grad():
-            tgt = p_logp.argmax(-1)  # [B, T]
-            hit = logits.argmax(-1) == tgt
-            in_topk = (logits.topk(min(topk, logits.shape[-1]), dim=-1).indices == tgt[..., None]).any(-1)
+            tgt = shifted(argmax_d, -1)  # [B, T] the target's greedy token, as a draft id
+            hit = (logits.argmax(-1) == tgt) & (tgt >= 0)
+            in_topk = (logits.topk(min(topk, logits.shape[-1]), dim=-1).indices == tgt[..., None]).any(-1) & (tgt >= 0)
             top1.append((hit & valid).sum())
             topk_hits.append((in_topk & valid).sum())
             counts.append(valid.sum())
@@ -246,6 +301,9 @@ class TrainSettings:
     max_len: int = 512
     num_steps: int = 4  # N: drafted positions trained from every context (default draft_len)
     ce_weight: float = 0.0
+    kd_weight: float = 1.0  # 0 with ce_weight 1 = plain CE on the corpus tokens (the ablation)
+    features: str | None = None  # precomputed target features (distill-features): no target forward
+    draft_vocab_size: int = 0  # > 0: the drafter proposes only the most frequent V' response tokens
     exit_dim: int | None = None  # None: the target's hidden size
     num_draft_layers: int = 1
     lm_head_from_target: bool = True
@@ -265,6 +323,10 @@ class TrainSettings:
                 raise RedrafterError(f"{name} must be >= 1")
         if self.lr <= 0 or self.warmup < 0:
             raise RedrafterError("lr must be > 0 and warmup >= 0")
+        if self.kd_weight < 0 or self.ce_weight < 0 or self.kd_weight + self.ce_weight == 0:
+            raise RedrafterError("kd_weight and ce_weight must be >= 0 and not both 0")
+        if self.draft_vocab_size < 0:
+            raise RedrafterError("draft_vocab_size must be >= 0")
 
 
 def lr_lambda(settings: TrainSettings):
@@ -277,7 +339,16 @@ def lr_lambda(settings: TrainSettings):
     return f
 
 
-def make_drafter(settings: TrainSettings, target) -> Drafter:
+def choose_draft_vocab(responses: list[torch.Tensor], size: int, vocab_size: int) -> torch.Tensor:
+    """The ``size`` most frequent response tokens (ties: lower id first), sorted by id -> [V'] int32."""
+    counts = torch.zeros(vocab_size, dtype=torch.long)
+    for r in responses:
+        counts += torch.bincount(r.long(), minlength=vocab_size)
+    order = sorted(range(vocab_size), key=lambda i: (-int(counts[i]), i))[:size]
+    return torch.tensor(sorted(order), dtype=torch.int32)
+
+
+def make_drafter(settings: TrainSettings, target, draft_vocab: torch.Tensor | None = None) -> Drafter:
     hidden = target.config.hidden_size
     head = target.get_output_embeddings().weight
     cfg = DrafterConfig(
@@ -288,8 +359,11 @@ def make_drafter(settings: TrainSettings, target) -> Drafter:
         rnn=True,
         rnn_formula=settings.rnn_formula,
         lm_head_from_target=settings.lm_head_from_target,
+        draft_vocab_size=settings.draft_vocab_size,
     )
     drafter = init_drafter(cfg, seed=settings.seed)
+    if cfg.draft_vocab_size:
+        drafter.draft_vocab.copy_(draft_vocab)
     with torch.no_grad():
         if isinstance(drafter.input_proj, nn.Linear) and cfg.exit_dim == hidden:
             # start as the target's own head on h (x = scale * h + small * s): the drafter begins
@@ -302,6 +376,10 @@ def make_drafter(settings: TrainSettings, target) -> Drafter:
         for block in drafter.lm_head[:-1]:  # ResBlocks start near identity
             block.linear.weight.mul_(0.1)
             block.linear.bias.zero_()
+        if not settings.lm_head_from_target and cfg.exit_dim == hidden:
+            # an own (trainable) head starts as the target's rows for the draft vocabulary
+            rows = drafter.draft_vocab.long() if cfg.draft_vocab_size else torch.arange(cfg.vocab_size)
+            drafter.lm_head[-1].weight.copy_(head.detach().float()[rows])
     if settings.lm_head_from_target:
         drafter.attach_target_head(head.detach().float())
     return drafter
@@ -333,7 +411,13 @@ def train(settings: TrainSettings, resume: bool = False, stop_after: int | None 
         except OSError as exc:
             raise RedrafterError(f"cannot write to output directory {out}: {exc}") from exc
     model_dir = resolve_model(settings.model)
-    corpus = load_corpus(Path(settings.data), model_fingerprint(model_dir), settings.max_len)
+    fingerprint = model_fingerprint(model_dir)
+    if settings.features:  # precomputed target outputs: the target only lends its embedding and head
+        from trtllm_redrafter.features import load_features
+
+        corpus = load_features(Path(settings.features), Path(settings.data), fingerprint)
+    else:
+        corpus = load_corpus(Path(settings.data), fingerprint, settings.max_len)
     target, _ = load_target_model(model_dir, parse_dtype(settings.dtype))
     for p in target.parameters():
         p.requires_grad_(False)
@@ -342,6 +426,14 @@ def train(settings: TrainSettings, resume: bool = False, stop_after: int | None 
     eval_samples = [s for s in corpus if s.job_id % settings.eval_every_nth_sample == 0]
     if not train_samples:
         raise RedrafterError("the corpus has no training samples after the held-out split")
+    draft_vocab = None
+    if settings.draft_vocab_size:
+        vocab = target.get_output_embeddings().weight.shape[0]
+        responses = [
+            s.tokens[1:] if settings.features else torch.tensor(s.tokens[s.prompt_len :]) for s in train_samples
+        ]
+        draft_vocab = choose_draft_vocab(responses, settings.draft_vocab_size, vocab)
+    t2d = target_to_draft(draft_vocab, target.get_output_embeddings().weight.shape[0])
     train_batches = batches_of(train_samples, settings.tokens_per_batch)
     if len(train_batches) < world:
         raise RedrafterError(f"{len(train_batches)} training batches cannot feed {world} processes")
@@ -366,7 +458,7 @@ def train(settings: TrainSettings, resume: bool = False, stop_after: int | None 
         )
 
     torch.manual_seed(settings.seed)
-    drafter = make_drafter(settings, target)
+    drafter = make_drafter(settings, target, draft_vocab)
     model: nn.Module = Unroll(drafter, settings.num_steps)
     if world > 1:
         model = nn.parallel.DistributedDataParallel(model)
@@ -384,9 +476,7 @@ def train(settings: TrainSettings, resume: bool = False, stop_after: int | None 
         if state["settings"] != asdict(settings):
             changed = sorted(k for k in state["settings"] if state["settings"][k] != asdict(settings).get(k))
             raise RedrafterError(f"--resume with different settings ({', '.join(changed)}); use a new --out")
-        loaded = Drafter.load(
-            ckpt / "drafter", torch.float32, drafter.lm_head[-1].weight if settings.lm_head_from_target else None
-        )
+        loaded = Drafter.load(ckpt / "drafter", torch.float32, target.get_output_embeddings().weight.float())
         drafter.load_state_dict(loaded.state_dict())
         optim.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -412,14 +502,23 @@ def train(settings: TrainSettings, resume: bool = False, stop_after: int | None 
             if cursor >= len(order):
                 epoch, cursor = epoch + 1, 0
                 order = epoch_order(epoch)
-            ids, lengths, plens = collate(train_batches[order[cursor]], pad_id)
+            hidden, logp, ids, lengths, plens = batch_inputs(target, train_batches[order[cursor]], pad_id)
             cursor += 1
-            hidden, logp = target_outputs(target, ids, lengths)
             with torch.autocast(
                 "cpu", dtype=torch.bfloat16, enabled=settings.autocast and not torch.cuda.is_available()
             ):
                 res = drafter_loss(
-                    model, embed, hidden.float(), logp, ids, lengths, plens, settings.num_steps, settings.ce_weight
+                    model,
+                    embed,
+                    hidden,
+                    logp,
+                    ids,
+                    lengths,
+                    plens,
+                    settings.num_steps,
+                    settings.ce_weight,
+                    kd_weight=settings.kd_weight,
+                    t2d=t2d,
                 )
             (res.loss / settings.grad_accum).backward()
             for key in stats:
@@ -437,7 +536,7 @@ def train(settings: TrainSettings, resume: bool = False, stop_after: int | None 
             **stats,
         }
         if step % settings.eval_every == 0 or step == settings.steps:
-            row.update(evaluate(drafter, target, eval_batches, settings, pad_id))
+            row.update(evaluate(drafter, target, eval_batches, settings, pad_id, t2d))
         history.append(row)
         bar.update(1)
         bar.set_postfix(loss=f"{stats['loss']:.3f}")
@@ -452,8 +551,38 @@ def train(settings: TrainSettings, resume: bool = False, stop_after: int | None 
     return {"step": step, "history": history}
 
 
+def batch_inputs(target, batch: list, pad_id: int) -> tuple:
+    """(hidden [B, T, H] float32, target distribution, ids [B, T], lengths [B], prompt_lens [B])."""
+    if isinstance(batch[0], Sample):
+        ids, lengths, plens = collate(batch, pad_id)
+        hidden, logp = target_outputs(target, ids, lengths)
+        return hidden.float(), logp, ids, lengths, plens
+    # FeatureSample: a sequence of L + 1 tokens whose prompt is its first token (features.py)
+    t = max(s.tokens.numel() for s in batch)
+    b, h, k = len(batch), batch[0].hidden.shape[-1], batch[0].topk_ids.shape[-1]
+    ids = torch.full((b, t), pad_id, dtype=torch.long)
+    hidden = torch.zeros(b, t, h)
+    p_ids = torch.zeros(b, t, k, dtype=torch.long)
+    p_logp = torch.zeros(b, t, k)
+    for i, s in enumerate(batch):
+        n = s.hidden.shape[0]
+        ids[i, : n + 1] = s.tokens
+        hidden[i, :n] = s.hidden.float()
+        p_ids[i, :n] = s.topk_ids
+        p_logp[i, :n] = s.topk_logp
+    lengths = torch.tensor([s.tokens.numel() for s in batch])
+    return hidden, SparseTarget(p_ids, p_logp), ids, lengths, torch.ones(b, dtype=torch.long)
+
+
 @torch.no_grad()
-def evaluate(drafter: Drafter, target, batches: list[list[Sample]], settings: TrainSettings, pad_id: int) -> dict:
+def evaluate(
+    drafter: Drafter,
+    target,
+    batches: list[list[Sample]],
+    settings: TrainSettings,
+    pad_id: int,
+    t2d: torch.Tensor | None = None,
+) -> dict:
     drafter.eval()
     embed = target.get_input_embeddings()
     n = settings.num_steps
@@ -463,9 +592,8 @@ def evaluate(drafter: Drafter, target, batches: list[list[Sample]], settings: Tr
     chain = chain_count = 0
     kl_sum, kl_n = 0.0, 0
     for batch in batches:
-        ids, lengths, plens = collate(batch, pad_id)
-        hidden, logp = target_outputs(target, ids, lengths)
-        res = drafter_loss(Unroll(drafter, n), embed, hidden.float(), logp, ids, lengths, plens, n)
+        hidden, logp, ids, lengths, plens = batch_inputs(target, batch, pad_id)
+        res = drafter_loss(Unroll(drafter, n), embed, hidden, logp, ids, lengths, plens, n, t2d=t2d)
         top1 += res.top1
         topk += res.topk
         count += res.count

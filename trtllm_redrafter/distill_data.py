@@ -56,36 +56,45 @@ def _conversations(path: Path) -> Iterator[list[dict]]:
 
 def load_training_prompts(data_dir: Path, sources: tuple[str, ...] = SOURCES) -> list[tuple[str, str]]:
     """(source, prompt) pairs from the training-side files only, eval overlaps removed."""
+    return [(src, prompt) for src, prompt, _ in load_training_pairs(data_dir, sources)]
+
+
+def load_training_pairs(data_dir: Path, sources: tuple[str, ...] = SOURCES) -> list[tuple[str, str, str | None]]:
+    """(source, prompt, the dataset's own response or None), in load_training_prompts' order."""
     if not data_dir.is_dir():
         raise RedrafterError(f"data directory {data_dir} not found (expected shared/data with {', '.join(SOURCES)})")
     unknown = set(sources) - set(SOURCES)
     if unknown:
         raise RedrafterError(f"unknown prompt sources {sorted(unknown)}; choose from {', '.join(SOURCES)}")
-    out: list[tuple[str, str]] = []
+    out: list[tuple[str, str, str | None]] = []
     try:
         if "sharegpt" in sources:
             for f in sorted((data_dir / "sharegpt").glob("*.json")):
                 for turns in _conversations(f):
-                    out += [("sharegpt", t["value"]) for t in turns if t.get("from") == "human"]
+                    for j, t in enumerate(turns):
+                        if t.get("from") == "human":
+                            nxt = turns[j + 1] if j + 1 < len(turns) else {}
+                            out.append(("sharegpt", t["value"], nxt.get("value") if nxt.get("from") == "gpt" else None))
         for name, file in (("alpaca", "alpaca/*.json"), ("code_alpaca", "code_alpaca/*.json")):
             if name in sources:
                 for f in sorted(data_dir.glob(file)):
                     for ex in json.loads(f.read_text()):
                         text = ex["instruction"] + (("\n\n" + ex["input"]) if ex.get("input") else "")
-                        out.append((name, text))
+                        out.append((name, text, ex.get("output")))
         if "gsm8k" in sources:
             for line in (data_dir / "gsm8k" / "train.jsonl").read_text().splitlines():
-                out.append(("gsm8k", json.loads(line)["question"]))
+                ex = json.loads(line)
+                out.append(("gsm8k", ex["question"], ex.get("answer")))
     except (OSError, KeyError, json.JSONDecodeError, ValueError, SyntaxError) as exc:
         raise RedrafterError(f"could not read training prompts under {data_dir}: {exc}") from exc
     banned = eval_prompts(data_dir)
     seen: set[str] = set()
     kept = []
-    for source, text in out:
+    for source, text, response in out:
         key = _norm(text)
         if key and key not in banned and key not in seen:
             seen.add(key)
-            kept.append((source, text))
+            kept.append((source, text, response))
     return kept
 
 
@@ -304,5 +313,84 @@ def build_corpus(settings: DistillSettings, out_dir: Path, data_dir: Path, max_s
         bar.update(len(jobs))
         bar.set_postfix(resp_tokens=manifest["counts"]["response_tokens"])
     bar.close()
+    _write_json_atomic(out_dir / MANIFEST, manifest)
+    return manifest
+
+
+# ---- the ablation's corpus: the datasets' own responses --------------------------------------------
+def build_original_corpus(settings: DistillSettings, out_dir: Path, data_dir: Path) -> dict:
+    """The same prompts, in the same seeded order as ``plan_jobs``, with the dataset's own answer
+    (cut to max_new_tokens, EOS appended when whole) instead of the target's. Apple's recipe
+    trains on such text with CE; the KD-vs-CE ablation compares the two (docs/distillation.md).
+    Nothing is generated, so it is written in one go; same shard format and manifest."""
+    from trtllm_redrafter.api import encode_prompt, eos_ids
+    from trtllm_redrafter.files import save_safetensors
+    from trtllm_redrafter.models import load_target_model, parse_dtype, resolve_model
+
+    settings.validate()
+    out_dir = Path(out_dir)
+    if (out_dir / MANIFEST).exists():
+        raise RedrafterError(f"{out_dir} already holds a corpus; use a new --out")
+    try:
+        (out_dir / "shards").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RedrafterError(f"cannot write to output directory {out_dir}: {exc}") from exc
+    model_dir = resolve_model(settings.model)
+    model, tokenizer = load_target_model(model_dir, parse_dtype(settings.dtype))
+    eos = list(eos_ids(model, tokenizer))
+    pairs = load_training_pairs(Path(data_dir), tuple(settings.sources))
+    order = list(range(len(pairs)))
+    random.Random(settings.seed).shuffle(order)  # plan_jobs' order
+    samples: list[tuple[int, list[int], list[int]]] = []
+    for i in order:
+        _, prompt, response = pairs[i]
+        ids = encode_prompt(tokenizer, prompt)
+        if len(ids) > settings.max_prompt_tokens:
+            continue
+        if response and response.strip():
+            resp = tokenizer(response, add_special_tokens=False).input_ids
+            resp = resp[: settings.max_new_tokens] if len(resp) >= settings.max_new_tokens else resp + eos[:1]
+            samples.append((len(samples), ids, resp))
+        if settings.max_samples and len(samples) >= settings.max_samples:
+            break
+    manifest = {
+        "format": 1,
+        "target": {"model": settings.model, "sha256": model_fingerprint(model_dir)},
+        "settings": {
+            **asdict(settings),
+            "responses": "original",
+            "temperatures": [],
+            "sources": list(settings.sources),
+        },
+        "shards": [],
+    }
+    for index in range(0, len(samples), settings.batch_size):
+        chunk = samples[index : index + settings.batch_size]
+        seqs = [p + r for _, p, r in chunk]
+        offsets = [0]
+        for seq in seqs:
+            offsets.append(offsets[-1] + len(seq))
+        shard = {
+            "tokens": torch.tensor([t for seq in seqs for t in seq], dtype=torch.int32),
+            "offsets": torch.tensor(offsets, dtype=torch.int64),
+            "prompt_lens": torch.tensor([len(p) for _, p, _ in chunk], dtype=torch.int32),
+            "job_ids": torch.tensor([j for j, _, _ in chunk], dtype=torch.int64),
+        }
+        name = f"shard-{index // settings.batch_size:05d}.safetensors"
+        save_safetensors(shard, out_dir / "shards" / name)
+        manifest["shards"].append(
+            {
+                "file": f"shards/{name}",
+                "samples": len(chunk),
+                "tokens": offsets[-1],
+                "response_tokens": sum(len(r) for _, _, r in chunk),
+                "sha256": hashlib.sha256((out_dir / "shards" / name).read_bytes()).hexdigest(),
+            }
+        )
+    manifest["counts"] = {
+        "samples": len(samples),
+        "response_tokens": sum(s["response_tokens"] for s in manifest["shards"]),
+        "tokens": sum(s["tokens"] for s in manifest["shards"]),
+    }
     _write_json_atomic(out_dir / MANIFEST, manifest)
     return manifest

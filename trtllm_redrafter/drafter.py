@@ -34,6 +34,18 @@ Our extension ``lm_head_from_target``: the vocab projection is the target's own 
 head, so it is not stored (a drafter of a few MB instead of V·exit_dim parameters). It needs
 exit_dim == H. Exporting to Apple's or TensorRT-LLM's layout writes the target's head as
 ``lm_head.{num_draft_layers}.weight``, so the stock formats stay complete.
+
+Our extension ``draft_vocab_size`` (V' > 0): the drafter only proposes the V' most frequent
+tokens of its training responses. Its head is [V', exit_dim] and ``draft_vocab`` [V'] (int32,
+stored in model.safetensors) maps a draft id to the target's token id:
+
+    logits_t [..., V'] = LM(x_t)              beam search picks draft ids d
+    token = draft_vocab[d]                    one gather; the RNN then reads e(token)
+
+A worked example: draft_vocab = [13, 7, 42] and a step's draft logits [0.1, 2.0, -1.0] propose
+draft id 1, i.e. the target's token 7. The head shrinks by V / V' (49152 / 8192 = 6x for
+SmolLM2) and so does the beam search's top-k. Nothing else changes: acceptance compares target
+token ids, and exact sampling never reads the drafter's probabilities (sampling.py).
 """
 
 from __future__ import annotations
@@ -60,11 +72,17 @@ class DrafterConfig:
     rnn: bool = True
     rnn_formula: str = "apple"  # "apple": SiLU(W e + U s + b) | "trtllm": W e [+ U s + b], no SiLU
     lm_head_from_target: bool = False  # ours: the vocab projection is the target's frozen LM head
+    draft_vocab_size: int = 0  # ours: > 0 = the head covers only these many target tokens (draft_vocab)
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "hidden_size", "exit_dim"):
             if getattr(self, name) <= 0:
                 raise RedrafterError(f"drafter config: {name} must be > 0, got {getattr(self, name)}")
+        if not 0 <= self.draft_vocab_size <= self.vocab_size:
+            raise RedrafterError(
+                f"drafter config: draft_vocab_size must be in [0, vocab_size={self.vocab_size}], "
+                f"got {self.draft_vocab_size}"
+            )
         if self.num_draft_layers < 0:
             raise RedrafterError("drafter config: num_draft_layers must be >= 0")
         if self.lm_head_from_target and self.exit_dim != self.hidden_size:
@@ -79,6 +97,11 @@ class DrafterConfig:
         if missing:
             raise RedrafterError(f"drafter config.json lacks {', '.join(sorted(missing))}")
         return cls(**{k: v for k, v in data.items() if k in known})
+
+    @property
+    def head_size(self) -> int:
+        """Rows of the vocab projection: V' for a reduced draft vocabulary, else V."""
+        return self.draft_vocab_size or self.vocab_size
 
 
 class ResBlock(nn.Module):
@@ -98,8 +121,10 @@ class Drafter(nn.Module):
         self.input_proj = nn.Linear(2 * h, d) if 2 * h != d else nn.Identity()
         self.lm_head = nn.Sequential(
             *[ResBlock(d) for _ in range(config.num_draft_layers)],
-            nn.Linear(d, config.vocab_size, bias=False),
+            nn.Linear(d, config.head_size, bias=False),
         )
+        if config.draft_vocab_size:  # draft id -> target token id
+            self.register_buffer("draft_vocab", torch.arange(config.draft_vocab_size, dtype=torch.int32))
         if config.lm_head_from_target:
             # borrowed, frozen and never saved: attach_target_head() points it at the target's weight
             out = self.lm_head[-1]
@@ -110,12 +135,20 @@ class Drafter(nn.Module):
             self.rnn_w = nn.Linear(h, h, bias=False)  # W: embedding -> state
 
     def attach_target_head(self, weight: torch.Tensor) -> Drafter:
-        """Use the target's LM head [V, H] as the vocab projection (lm_head_from_target drafters)."""
+        """Use the target's LM head [V, H] (its draft_vocab rows) as the vocab projection."""
         v, d = self.config.vocab_size, self.config.exit_dim
         if tuple(weight.shape) != (v, d):
             raise RedrafterError(f"target LM head has shape {tuple(weight.shape)}, the drafter needs {(v, d)}")
+        if self.config.draft_vocab_size:
+            weight = weight[self.draft_vocab.long()]  # [V', H]
         self.lm_head[-1].weight = weight.detach()
         return self
+
+    def to_target_ids(self, draft_ids: torch.Tensor) -> torch.Tensor:
+        """Draft ids (indices into the head's rows) -> the target's token ids."""
+        if not self.config.draft_vocab_size:
+            return draft_ids
+        return self.draft_vocab.long()[draft_ids]
 
     @property
     def needs_target_head(self) -> bool:
@@ -176,6 +209,12 @@ class Drafter(nn.Module):
             diff = sorted(set(expected.items()) ^ set(got.items()))[:6]
             raise RedrafterError(f"drafter weights in {path} do not match its config.json; first differences: {diff}")
         drafter.load_state_dict(state)
+        if config.draft_vocab_size:
+            ids = drafter.draft_vocab.long()
+            if int(ids.min()) < 0 or int(ids.max()) >= config.vocab_size or ids.unique().numel() != ids.numel():
+                raise RedrafterError(
+                    f"drafter {path}: draft_vocab must hold distinct token ids below {config.vocab_size}"
+                )
         drafter = drafter.to(dtype).eval()
         if config.lm_head_from_target:
             if target_head is None:
@@ -191,6 +230,9 @@ def init_drafter(config: DrafterConfig, seed: int = 0, hidden_scale: float = 1.0
     with torch.no_grad():
         for p in drafter.parameters():
             p.copy_(torch.randn(p.shape, generator=gen) * (p.shape[-1] ** -0.5) * hidden_scale)
+        if config.draft_vocab_size:  # a random subset, sorted (training sets the real one)
+            ids = torch.randperm(config.vocab_size, generator=gen)[: config.draft_vocab_size].sort().values
+            drafter.draft_vocab.copy_(ids.to(torch.int32))
     return drafter.eval()
 
 

@@ -89,6 +89,7 @@ def build_engines(
     from tensorrt_llm.models.modeling_utils import SpeculativeDecodingMode
 
     from trtllm_redrafter.plugins import load_plugin_library, plugin_library_path
+    from trtllm_redrafter.trtllm.drafter_module import borrows_base_lm_head
     from trtllm_redrafter.trtllm.network import _kv_cache_type, redrafter_model_class
 
     settings.validate()
@@ -101,10 +102,13 @@ def build_engines(
     load_plugin_library(library)
 
     model_cls = redrafter_model_class(config["base_model_architecture"])
-    borrowed = config.get("redrafter_lm_head_from_target", False)
+    borrowed = borrows_base_lm_head(
+        config.get("redrafter_lm_head_from_target", False), config.get("redrafter_draft_vocab_size", 0)
+    )
 
     def drop_borrowed_head(weights: dict) -> dict:
-        # the network uses the base lm_head; the checkpoint keeps a copy for stock TensorRT-LLM
+        # the network uses the base lm_head; the checkpoint keeps a copy for stock TensorRT-LLM.
+        # A reduced draft vocabulary keeps it: the drafter owns those [V', E] rows of the base head.
         return {k: v for k, v in weights.items() if not (borrowed and k == "drafter.lm_head.weight")}
 
     out = Path(engine_dir)

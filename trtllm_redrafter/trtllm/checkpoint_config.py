@@ -34,6 +34,9 @@ Ours (stock TensorRT-LLM ignores unknown fields; our network definition reads th
                                      (TensorRT-LLM 0.12's ``Drafter.rnn_embed``). See docs/trtllm.md.
     redrafter_lm_head_from_target    the drafter's vocab projection is the base LM head; the
                                      checkpoint still stores it as drafter.lm_head.weight
+    redrafter_draft_vocab_size       V' > 0: a reduced draft vocabulary. drafter.lm_head.weight is
+                                     [V', E] and drafter.draft_vocab [V'] (int32) maps a draft id to
+                                     the base token id; 0: the head covers the whole vocabulary
 """
 
 from __future__ import annotations
@@ -126,6 +129,7 @@ def redrafter_fields(drafter: DrafterConfig, num_beams: int, draft_len: int, gre
         "redrafter_greedy_search": greedy,
         "redrafter_rnn_formula": drafter.rnn_formula,
         "redrafter_lm_head_from_target": drafter.lm_head_from_target,
+        "redrafter_draft_vocab_size": drafter.draft_vocab_size,
     }
 
 

@@ -23,17 +23,21 @@ examples/redrafter/convert_checkpoint.py ``hf_drafter``), with the split each on
     lm_head.weight                              [V/tp, H]      column-parallel (tied: the embedding)
     drafter.input_proj.{weight,bias}            [E/tp, 2H]     only when E != 2H
     drafter.layers.{j}.linear.{weight,bias}     [E/tp, E]      Apple lm_head.{j}.linear
-    drafter.lm_head.weight                      [V/tp, E]      Apple lm_head.{N} (or the base LM head
-                                                               for lm_head_from_target drafters)
+    drafter.lm_head.weight                      [V'/tp, E]     Apple lm_head.{N} (or the base LM head's
+                                                               draft_vocab rows for lm_head_from_target
+                                                               drafters); V' = V without a draft vocabulary
+    drafter.draft_vocab                         [V'] int32     replicated; only when draft_vocab_size > 0
     drafter.rnn_u.{weight,bias}, drafter.rnn_w.weight  [H/tp, H]  only for RNN drafters
 
 Every drafter linear is a ColumnLinear with gather_output (tensorrt_llm/models/redrafter/drafter.py),
-hence split on its output dimension.
+hence split on its output dimension. ``drafter.draft_vocab`` (ours: draft id -> base token id) is a
+lookup table, not a linear: every rank holds all of it, and it keeps int32 whatever --dtype says.
 
 Refusals (RedrafterError): unknown architecture, a drafter for another base (vocab or hidden size),
-tp_size not dividing heads / KV heads / vocab / intermediate or drafter sizes, a bad dtype, missing or
-corrupt files, and an output directory that holds something else: a different checkpoint (unless
---overwrite, which replaces only checkpoint files) or files that are not a checkpoint (never touched).
+tp_size not dividing heads / KV heads / vocab / intermediate or drafter sizes (the draft vocabulary V'
+included), num_beams above V', a bad dtype, missing or corrupt files, and an output directory that
+holds something else: a different checkpoint (unless --overwrite, which replaces only checkpoint
+files) or files that are not a checkpoint (never touched).
 An output directory holding the same conversion (same sources, same settings) is reused as is.
 """
 
@@ -64,6 +68,10 @@ from trtllm_redrafter.trtllm.sharding import shard_qkv, split_in, split_out
 
 CONFIG_FILE = "config.json"
 PROVENANCE_FILE = "trtllm_redrafter.json"
+
+
+# drafter tensors every rank holds whole (all others are column-parallel, see drafter_rank_weights)
+REPLICATED_DRAFTER_TENSORS = ("drafter.draft_vocab",)
 
 
 def rank_file(rank: int) -> str:
@@ -118,6 +126,8 @@ def check_tensor_parallel(spec: BaseModelSpec, drafter: DrafterConfig, tp: int) 
     # draft_probs with the unpadded vocabulary next to a padded drafter head: refuse instead.
     sizes = {"vocab_size": spec.vocab_size, "intermediate_size": spec.intermediate_size}
     sizes["drafter exit_dim"] = drafter.exit_dim
+    if drafter.draft_vocab_size:  # the drafter head is column-parallel over its V' rows
+        sizes["drafter draft_vocab_size"] = drafter.draft_vocab_size
     if drafter.rnn:
         sizes["hidden_size (drafter RNN)"] = spec.hidden_size
     for name, value in sizes.items():
@@ -187,12 +197,30 @@ def drafter_tensors(drafter: Drafter) -> dict[str, torch.Tensor]:
     for j in range(cfg.num_draft_layers):
         out[f"drafter.layers.{j}.linear.weight"] = state[f"lm_head.{j}.linear.weight"]
         out[f"drafter.layers.{j}.linear.bias"] = state[f"lm_head.{j}.linear.bias"]
-    out["drafter.lm_head.weight"] = drafter.lm_head[-1].weight  # borrowed heads are a buffer, not state
+    out["drafter.lm_head.weight"] = drafter.lm_head[-1].weight  # [V', E]; borrowed heads are a buffer, not state
+    if cfg.draft_vocab_size:
+        out["drafter.draft_vocab"] = state["draft_vocab"]  # [V'] int32: draft id -> base token id
     if cfg.rnn:
         out["drafter.rnn_u.weight"] = state["rnn_u.weight"]
         out["drafter.rnn_u.bias"] = state["rnn_u.bias"]
         out["drafter.rnn_w.weight"] = state["rnn_w.weight"]
     return out
+
+
+def drafter_rank_weights(drafter_weights: dict[str, torch.Tensor], tp: int, rank: int) -> dict[str, torch.Tensor]:
+    """Rank ``rank``'s share of ``drafter_tensors``: column-parallel rows, the lookup table whole."""
+    return {
+        name: w if name in REPLICATED_DRAFTER_TENSORS else split_out(w, tp, rank) for name, w in drafter_weights.items()
+    }
+
+
+def _cast(weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Floating-point weights to the checkpoint dtype; integer tables (draft_vocab) stay as they are.
+
+    copy=True: every tensor gets its own storage (safetensors refuses shared memory).
+    """
+    target = dtype if weight.is_floating_point() else weight.dtype
+    return weight.to(dtype=target, copy=True).contiguous()
 
 
 def _load_drafter(
@@ -275,8 +303,9 @@ def convert_checkpoint(settings: ConvertSettings) -> ConvertResult:
     check_compatible(drafter_config, spec.vocab_size, spec.hidden_size, where=f"drafter {drafter_source}")
     tp = settings.tp_size
     check_tensor_parallel(spec, drafter_config, tp)
-    if settings.num_beams > spec.vocab_size:
-        raise RedrafterError(f"num_beams={settings.num_beams} exceeds the vocabulary ({spec.vocab_size})")
+    if settings.num_beams > drafter_config.head_size:  # the first step's top-k runs over the head's V' rows
+        what = "draft vocabulary" if drafter_config.draft_vocab_size else "vocabulary"
+        raise RedrafterError(f"num_beams={settings.num_beams} exceeds the {what} ({drafter_config.head_size})")
 
     config = checkpoint_config(
         spec,
@@ -315,9 +344,8 @@ def convert_checkpoint(settings: ConvertSettings) -> ConvertResult:
     try:
         for rank in range(tp):
             weights = base_rank_weights(spec, src, tp, rank, settings.use_parallel_embedding)
-            weights.update({name: split_out(w, tp, rank) for name, w in drafter_weights.items()})
-            # copy=True: every tensor gets its own storage (safetensors refuses shared memory)
-            weights = {name: w.to(dtype=dtype, copy=True).contiguous() for name, w in weights.items()}
+            weights.update(drafter_rank_weights(drafter_weights, tp, rank))
+            weights = {name: _cast(w, dtype) for name, w in weights.items()}
             save_safetensors(weights, tmp / rank_file(rank), metadata={"format": "pt"})
             print(f"[trtllm-redrafter] wrote {rank_file(rank)} ({len(weights)} tensors)", file=sys.stderr)
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=4) + "\n")

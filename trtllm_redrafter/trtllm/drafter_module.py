@@ -4,9 +4,14 @@ Parameter names match the checkpoint (convert.py) under the model attribute ``dr
 
     input_proj.{weight,bias}      ColumnLinear(2H -> E), only when E != 2H
     layers.{j}.linear.{weight,bias}  ResBlock j: y + SiLU(Linear(y))
-    lm_head.weight                ColumnLinear(E -> V), absent when the base LM head is borrowed
+    lm_head.weight                ColumnLinear(E -> V'), absent when the base LM head is borrowed
+    draft_vocab                   int32 [V'] Parameter, only with a reduced draft vocabulary (V' > 0)
     rnn_u.{weight,bias}           U, applied to the state
     rnn_w.weight                  W, applied to the token embedding
+
+V' is ``redrafter_draft_vocab_size`` when > 0, else V. With a reduced draft vocabulary the head
+always is the drafter's own [V', E] weight: for an ``lm_head_from_target`` drafter the checkpoint
+holds the base head's ``draft_vocab`` rows (convert.py), so the base LM head is not borrowed then.
 
 Every linear is column-parallel with ``gather_output=True``, as in TensorRT-LLM's own drafter
 (tensorrt_llm/models/redrafter/drafter.py), so each rank computes full activations.
@@ -23,12 +28,31 @@ from typing import Any
 RNN_FORMULAS = ("apple", "trtllm")
 
 
+def borrows_base_lm_head(lm_head_from_target: bool, draft_vocab_size: int) -> bool:
+    """Does the drafter run on the base model's ``lm_head`` (rather than its own ``lm_head.weight``)?
+
+    Only a full-vocabulary ``lm_head_from_target`` drafter does; a reduced one owns its [V', E] rows.
+    """
+    return lm_head_from_target and not draft_vocab_size
+
+
 @functools.cache
 def drafter_classes() -> tuple[type, type]:
     """(ResBlock, ReDrafterHead), defined against the installed tensorrt_llm."""
-    from tensorrt_llm.functional import Tensor, concat, constant_to_tensor_, expand, expand_dims, shape, silu
+    from tensorrt_llm.functional import (
+        Tensor,
+        concat,
+        constant_to_tensor_,
+        expand,
+        expand_dims,
+        index_select,
+        shape,
+        silu,
+        view,
+    )
     from tensorrt_llm.layers import ColumnLinear
     from tensorrt_llm.module import Module, ModuleList
+    from tensorrt_llm.parameter import Parameter
 
     def column(in_features: int, out_features: int, bias: bool, dtype: str, mapping: Any) -> Any:
         return ColumnLinear(
@@ -66,18 +90,24 @@ def drafter_classes() -> tuple[type, type]:
             own_lm_head: bool,
             dtype: str,
             mapping: Any,
+            draft_vocab_size: int = 0,
         ) -> None:
             super().__init__()
             if rnn_formula not in RNN_FORMULAS:
                 raise ValueError(f"redrafter_rnn_formula must be one of {RNN_FORMULAS}, got {rnn_formula!r}")
+            if draft_vocab_size and not own_lm_head:
+                raise ValueError("a reduced draft vocabulary needs the drafter's own [V', E] lm_head")
             self.is_rnn = is_rnn
             self.rnn_formula = rnn_formula
             self.vocab_size = vocab_size
+            self.head_size = draft_vocab_size or vocab_size  # V': rows of the head, columns of the logits
             self.input_proj = (
                 column(2 * hidden_size, exit_dim, True, dtype, mapping) if exit_dim != 2 * hidden_size else None
             )
             self.layers = ModuleList([ResBlock(exit_dim, dtype, mapping) for _ in range(num_layers)])
-            self.lm_head = column(exit_dim, vocab_size, False, dtype, mapping) if own_lm_head else None
+            self.lm_head = column(exit_dim, self.head_size, False, dtype, mapping) if own_lm_head else None
+            # draft id -> base token id, replicated over ranks (convert.py writes drafter.draft_vocab)
+            self.draft_vocab = Parameter(shape=(draft_vocab_size,), dtype="int32") if draft_vocab_size else None
             if is_rnn:
                 self.rnn_u = column(hidden_size, hidden_size, True, dtype, mapping)
                 self.rnn_w = column(hidden_size, hidden_size, False, dtype, mapping)
@@ -100,8 +130,18 @@ def drafter_classes() -> tuple[type, type]:
                 state = expand(expand_dims(zero, [0, 1]), shape(token_emb))
             return silu(w_e + self.rnn_u(state))
 
+        def to_target_ids(self, draft_ids: Tensor) -> Tensor:
+            """Draft ids [bs, nb] (rows of the head) -> base token ids [bs, nb] int32: one gather.
+
+            Mirror of ``trtllm_redrafter.drafter.Drafter.to_target_ids``.
+            """
+            if self.draft_vocab is None:
+                return draft_ids
+            ids = index_select(self.draft_vocab.value, dim=0, index=view(draft_ids, [-1]))  # [bs * nb]
+            return view(ids, shape(draft_ids), zero_is_placeholder=False)
+
         def forward(self, context: Tensor, state: Tensor, lm_head: Any = None) -> Tensor:
-            """Logits [bs, nb, V] from the target hidden state [bs, nb, H] and the RNN state [bs, nb, H].
+            """Logits [bs, nb, V'] from the target hidden state [bs, nb, H] and the RNN state [bs, nb, H].
 
             Mirror of ``trtllm_redrafter.drafter.Drafter.forward``; ``lm_head`` is the base model's
             head for a drafter that borrows it (``redrafter_lm_head_from_target``).
@@ -112,7 +152,7 @@ def drafter_classes() -> tuple[type, type]:
             for layer in self.layers:
                 x = layer(x)
             head = self.lm_head if self.lm_head is not None else lm_head
-            return head(x)  # [bs, nb, V]
+            return head(x)  # [bs, nb, V']
 
     return ResBlock, ReDrafterHead
 
@@ -120,6 +160,8 @@ def drafter_classes() -> tuple[type, type]:
 def make_drafter(config: Any, vocab_size: int) -> Any:
     """The drafter module for a TensorRT-LLM PretrainedConfig carrying our ``redrafter_*`` fields."""
     _, head_cls = drafter_classes()
+    draft_vocab_size = getattr(config, "redrafter_draft_vocab_size", 0)
+    borrowed = getattr(config, "redrafter_lm_head_from_target", False)
     return head_cls(
         hidden_size=config.redrafter_hidden_size,
         exit_dim=config.redrafter_exit_dim,
@@ -127,7 +169,8 @@ def make_drafter(config: Any, vocab_size: int) -> Any:
         vocab_size=vocab_size,
         is_rnn=config.redrafter_is_rnn,
         rnn_formula=getattr(config, "redrafter_rnn_formula", "apple"),
-        own_lm_head=not getattr(config, "redrafter_lm_head_from_target", False),
+        own_lm_head=not borrows_base_lm_head(borrowed, draft_vocab_size),
         dtype=config.dtype,
         mapping=config.mapping,
+        draft_vocab_size=draft_vocab_size,
     )

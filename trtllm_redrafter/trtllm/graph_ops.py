@@ -6,7 +6,8 @@ tensorrt_llm/models/redrafter/redrafter_helper.py at the commits listed in docs/
 ``tensorrt_llm`` is imported inside each function, so importing this module is free.
 
 Shapes: bs = requests, bs_gen = generation requests, nb = beams, bl = beam length, dl = bl - 1,
-V = vocabulary, H = hidden size, G = longest packed tree this step, n_cap = nb * dl + 1.
+V = vocabulary, V' = the drafter head's rows (V' < V with a reduced draft vocabulary, else V),
+H = hidden size, G = longest packed tree this step, n_cap = nb * dl + 1.
 """
 
 from __future__ import annotations
@@ -72,15 +73,17 @@ def beam_search(
     root: Tensor,
     num_beams: int,
     draft_len: int,
-    vocab_size: int,
 ) -> tuple[Tensor, Tensor]:
-    """Beams [bs, nb, bl] int32 and their drafter log-probs [bs, nb, dl, V] float32.
+    """Beams [bs, nb, bl] int32 (base token ids) and their drafter log-probs [bs, nb, dl, V'] float32.
 
     Mirror of ``trtllm_redrafter.beam_search.beam_search`` (with ``return_logp=True``): one live
     beam at the start (scores [0, -inf, ...]); each step adds the drafter's float32 log-softmax to
-    the beam scores, keeps the top nb of nb*V extensions, and gathers tokens, RNN state and the
-    per-position log-probs along the chosen parent beams. ``hidden`` [bs, H] is the target's
-    hidden state at the last accepted token, ``root`` [bs] the token the target chose next.
+    the beam scores, keeps the top nb of nb*V' extensions, maps the chosen draft ids to base token
+    ids (``drafter.to_target_ids``: a gather through ``draft_vocab``, the identity without one), and
+    gathers tokens, RNN state and the per-position log-probs along the chosen parent beams.
+    ``hidden`` [bs, H] is the target's hidden state at the last accepted token, ``root`` [bs] the
+    token the target chose next. The log-probs stay over the head's V' columns, as the reference's;
+    ``draft_columns_to_vocab`` spreads them over V for the engine output.
     """
     import numpy as np
     from tensorrt_llm.functional import (
@@ -99,6 +102,7 @@ def beam_search(
     )
 
     nb = num_beams
+    vocab = drafter.head_size  # V'
     bs = shape(hidden, 0, INT)
     context = expand(unsqueeze(hidden, 1), concat([bs, nb, shape(hidden, 1, INT)]))  # [bs, nb, H]
     tokens = expand(unsqueeze(unsqueeze(root, 1), 2), concat([bs, nb, 1]))  # [bs, nb, 1]
@@ -106,21 +110,39 @@ def beam_search(
     first[0, 0] = 0.0  # one live beam at the start
     scores = expand(constant(first), concat([bs, nb]))  # [bs, nb]
     state = None  # s_0 = 0
-    log_probs = None  # [bs, nb, t, V]
+    log_probs = None  # [bs, nb, t, V']
     for step in range(draft_len):
         last = squeeze(slice(tokens, starts=[0, 0, step], sizes=concat([bs, nb, 1])), -1)  # [bs, nb]
         state = drafter.next_state(state, embedding(last))  # [bs, nb, H]
-        logp = log_softmax(cast(drafter(context, state, lm_head), "float32"), dim=-1)  # [bs, nb, V]
-        total = view(unsqueeze(scores, 2) + logp, concat([bs, nb * vocab_size]))  # [bs, nb*V]
+        logp = log_softmax(cast(drafter(context, state, lm_head), "float32"), dim=-1)  # [bs, nb, V']
+        total = view(unsqueeze(scores, 2) + logp, concat([bs, nb * vocab]))  # [bs, nb*V']
         scores, flat = topk(total, k=nb, dim=-1)  # [bs, nb]
-        parent = flat // vocab_size  # [bs, nb]
-        token = flat - parent * vocab_size  # [bs, nb]
+        parent = flat // vocab  # [bs, nb]
+        token = drafter.to_target_ids(flat - parent * vocab)  # [bs, nb] base token ids
         along = unsqueeze(parent, -1)  # [bs, nb, 1]: gather along each row's parent beams
         tokens = concat([gather_nd(tokens, along, batch_dims=1), unsqueeze(token, -1)], dim=2)
         state = gather_nd(state, along, batch_dims=1)
-        new = unsqueeze(gather_nd(logp, along, batch_dims=1), 2)  # [bs, nb, 1, V]
+        new = unsqueeze(gather_nd(logp, along, batch_dims=1), 2)  # [bs, nb, 1, V']
         log_probs = new if log_probs is None else concat([gather_nd(log_probs, along, batch_dims=1), new], dim=2)
     return tokens, log_probs
+
+
+def draft_columns_to_vocab(log_probs: Tensor, draft_vocab: Tensor, vocab_size: int) -> Tensor:
+    """Log-probs over the draft vocabulary [bs, nb, dl, V'] -> over the whole vocabulary [bs, nb, dl, V].
+
+    Column draft_vocab[j] receives column j; every other column is -inf (log 0: the drafter never
+    proposes those tokens). Keeps ``next_draft_probs`` at TensorRT-LLM's [bs, nb, bl-1, V], so the
+    engine I/O and the sampled acceptance (which reads Q at the drafted base token ids) are those of
+    a full-vocabulary drafter. Reference: ``beam_search.beam_search``'s draft_logp [..., V'] is the
+    same distribution, indexed by draft id; ``full[..., draft_vocab] = draft_logp``.
+    """
+    import numpy as np
+    from tensorrt_llm.functional import concat, constant, expand, scatter, shape, view
+
+    dims = [shape(log_probs, i, INT) for i in range(3)]  # bs, nb, dl
+    floor = expand(constant(np.full((1, 1, 1, 1), -np.inf, dtype=np.float32)), concat([*dims, vocab_size]))
+    columns = expand(view(draft_vocab, [1, 1, 1, -1]), shape(log_probs, cast_to_dtype=INT))  # [bs, nb, dl, V']
+    return scatter(floor, dim=3, indices=columns, updates=log_probs)  # [bs, nb, dl, V]
 
 
 def unpack_mask_bits(packed: Tensor, size: Tensor) -> Tensor:

@@ -11,6 +11,7 @@ order, ``device_request_types``), mirrors one iteration of ``trtllm_redrafter.de
         (sampling engines: graph_ops.sampled_acceptance, TensorRT-LLM's rule)
     drafter context = hidden state at the last accepted token             (Decoder.stream step 6)
     beam search over the drafter                                           (beam_search.beam_search)
+        (a reduced draft vocabulary: top-k over nb*V', then draft_vocab maps draft ids to base ids)
     RedrafterPackBeams plugin -> packed tree, indices, offsets, mask       (tree.pack_beams)
     mark the outputs the runtime copies into the next step's inputs
 
@@ -30,7 +31,7 @@ from typing import Any
 
 from trtllm_redrafter import plugins
 from trtllm_redrafter.trtllm import engine_io, graph_ops
-from trtllm_redrafter.trtllm.drafter_module import make_drafter
+from trtllm_redrafter.trtllm.drafter_module import borrows_base_lm_head, make_drafter
 
 # HF architecture -> TensorRT-LLM model class name (tensorrt_llm/models/__init__.py MODEL_MAP)
 BASE_CLASSES: dict[str, str] = {
@@ -56,7 +57,10 @@ class ReDrafterMixin:
         self.draft_len = config.redrafter_draft_len_per_beam
         self.beam_length = self.draft_len + 1  # the root plus the drafted tokens
         self.greedy_search = config.redrafter_greedy_search
-        self.borrows_lm_head = getattr(config, "redrafter_lm_head_from_target", False)
+        self.draft_vocab_size = getattr(config, "redrafter_draft_vocab_size", 0)  # V'; 0: the whole vocabulary
+        self.borrows_lm_head = borrows_base_lm_head(
+            getattr(config, "redrafter_lm_head_from_target", False), self.draft_vocab_size
+        )
         self.drafter = make_drafter(config, self.vocab_size)
 
     # ---- inputs ---------------------------------------------------------------------------
@@ -237,8 +241,11 @@ class ReDrafterMixin:
             root,
             nb,
             self.draft_len,
-            self.vocab_size,
-        )
+        )  # beams [bs, nb, bl] base token ids, log-probs [bs, nb, dl, V']
+        if self.draft_vocab_size:  # the engine output keeps TensorRT-LLM's [bs, nb, dl, V]
+            beam_log_probs = graph_ops.draft_columns_to_vocab(
+                beam_log_probs, self.drafter.draft_vocab.value, self.vocab_size
+            )
         # the runtime gives the new root position base + num_accepted - 1 (see the contract doc)
         tree = plugins.pack_beams(beams, position_ids_base + num_accepted, nb, bl)
         longest = max(tree.gen_lengths, dim=0)  # scalar

@@ -1,0 +1,155 @@
+"""distill-features and the reduced draft vocabulary: the sparse path equals the dense one."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from test_distill_data import fake_data
+from test_distill_train import settings_for
+
+from trtllm_redrafter.beam_search import beam_search
+from trtllm_redrafter.cli import main
+from trtllm_redrafter.distill import (
+    SparseTarget,
+    Unroll,
+    batch_inputs,
+    choose_draft_vocab,
+    collate,
+    drafter_loss,
+    load_corpus,
+    target_outputs,
+    target_to_draft,
+    train,
+)
+from trtllm_redrafter.distill_data import DistillSettings, build_corpus, model_fingerprint
+from trtllm_redrafter.drafter import Drafter, DrafterConfig, init_drafter
+from trtllm_redrafter.features import build_features, load_features
+from trtllm_redrafter.models import load_target_model
+
+
+@pytest.fixture(scope="module")
+def corpus_and_features(tiny_smol, tmp_path_factory):
+    root = tmp_path_factory.mktemp("feat")
+    data = fake_data(root / "data")
+    settings = DistillSettings(model=str(tiny_smol), temperatures=(1.0,), max_new_tokens=10, batch_size=4)
+    build_corpus(settings, root / "c", data)
+    vocab = 49152
+    build_features(root / "c", root / "f", str(tiny_smol), topk=vocab, batch_tokens=64)  # K = V: nothing cut
+    return root / "c", root / "f"
+
+
+def test_sparse_features_give_the_dense_loss(tiny_smol, corpus_and_features):
+    """Features with K = V reproduce the target-forward path's loss and metrics on every sample."""
+    corpus, feats = corpus_and_features
+    fp = model_fingerprint(tiny_smol)
+    samples = load_corpus(corpus, fp, max_len=512)
+    fsamples = load_features(feats, corpus, fp)
+    assert [s.job_id for s in samples] == [s.job_id for s in fsamples]
+    target, _ = load_target_model(tiny_smol, torch.float32)
+    drafter = init_drafter(DrafterConfig(49152, 32, exit_dim=64, num_draft_layers=1), seed=3)
+    embed = target.get_input_embeddings()
+    for s, f in zip(samples, fsamples):
+        assert f.tokens.tolist() == s.tokens[s.prompt_len - 1 :]
+        ids, lengths, plens = collate([s], 0)
+        hidden, logp = target_outputs(target, ids, lengths)
+        dense = drafter_loss(Unroll(drafter, 2), embed, hidden.float(), logp, ids, lengths, plens, 2)
+        fh, ft, fids, flen, fpl = batch_inputs(target, [f], 0)
+        assert isinstance(ft, SparseTarget)
+        sparse = drafter_loss(Unroll(drafter, 2), embed, fh, ft, fids, flen, fpl, 2)
+        assert sparse.count.tolist() == dense.count.tolist()
+        assert sparse.top1.tolist() == dense.top1.tolist()
+        assert sparse.loss.item() == pytest.approx(dense.loss.item(), rel=2e-3)  # bf16 hidden, fp16 logp
+
+
+def test_features_resume_and_refusals(tiny_smol, corpus_and_features, tmp_path, capsys):
+    corpus, _ = corpus_and_features
+    out = tmp_path / "f"
+    build_features(corpus, out, str(tiny_smol), topk=8, batch_tokens=64, max_shards=1)
+    first = json.loads((out / "manifest.json").read_text())
+    assert len(first["shards"]) == 1
+    full = build_features(corpus, out, str(tiny_smol), topk=8, batch_tokens=64)  # resumes
+    assert full["shards"][0] == first["shards"][0]
+    assert len(full["shards"]) == len(json.loads((corpus / "manifest.json").read_text())["shards"])
+    assert 0 < full["mean_topk_mass"] <= 1.0 + 1e-3
+    # other settings in the same directory, and a missing corpus, are refused
+    argv = ["distill-features", "--data", str(corpus), "--out", str(out), "--model", str(tiny_smol), "--topk", "4"]
+    assert main(argv) == 2
+    assert "other settings" in capsys.readouterr().err
+    assert main(["distill-features", "--data", str(tmp_path / "nope"), "--out", str(out)]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_choose_draft_vocab_takes_the_most_frequent():
+    responses = [torch.tensor([5, 5, 5, 2, 2, 9]), torch.tensor([2, 7])]
+    assert choose_draft_vocab(responses, 2, 10).tolist() == [2, 5]
+    assert choose_draft_vocab(responses, 3, 10).tolist() == [2, 5, 7]  # 7 and 9 tie: the lower id wins
+    t2d = target_to_draft(torch.tensor([2, 5, 9]), 10)
+    assert t2d.tolist() == [-1, -1, 0, -1, -1, 1, -1, -1, -1, 2]
+
+
+class MaskedFull(torch.nn.Module):
+    """A full-vocabulary drafter whose logits outside the draft vocabulary are -inf."""
+
+    def __init__(self, full: Drafter, draft_vocab: torch.Tensor) -> None:
+        super().__init__()
+        self.full, self.keep = full, torch.zeros(full.config.vocab_size, dtype=torch.bool)
+        self.keep[draft_vocab.long()] = True
+
+    def next_state(self, state, emb):
+        return self.full.next_state(state, emb)
+
+    def forward(self, hidden, state):
+        return self.full(hidden, state).masked_fill(~self.keep, float("-inf"))
+
+    def to_target_ids(self, ids):
+        return ids
+
+
+@pytest.mark.parametrize("rnn_formula", ["apple", "trtllm"])
+def test_reduced_vocab_beam_search_equals_the_masked_full_vocab(rnn_formula):
+    v, h, vp = 50, 8, 12
+    full = init_drafter(DrafterConfig(v, h, exit_dim=16, num_draft_layers=2, rnn_formula=rnn_formula), seed=1)
+    small = init_drafter(
+        DrafterConfig(v, h, exit_dim=16, num_draft_layers=2, rnn_formula=rnn_formula, draft_vocab_size=vp), seed=2
+    )
+    state = {k: t for k, t in full.state_dict().items()}
+    state["lm_head.2.weight"] = state["lm_head.2.weight"][small.draft_vocab.long()]
+    state["draft_vocab"] = small.draft_vocab
+    small.load_state_dict(state)
+    embed = torch.nn.Embedding(v, h)
+    hidden, root = torch.randn(3, h), torch.randint(0, v, (3,))
+    a = beam_search(small, embed, hidden, root, 4, 3)
+    b = beam_search(MaskedFull(full, small.draft_vocab), embed, hidden, root, 4, 3)
+    assert torch.equal(a.draft_tokens, b.draft_tokens)
+    assert torch.allclose(a.scores, b.scores, atol=1e-5)
+    assert torch.isin(a.draft_tokens[:, :, 1:], small.draft_vocab.long()).all()
+
+
+def test_reduced_vocab_drafter_round_trip_and_corrupt_table(tmp_path):
+    d = init_drafter(DrafterConfig(40, 8, exit_dim=16, draft_vocab_size=10), seed=0)
+    d.save(tmp_path / "d")
+    back = Drafter.load(tmp_path / "d")
+    assert torch.equal(back.draft_vocab, d.draft_vocab)
+    assert back.lm_head[-1].weight.shape == (10, 16)
+    bad = init_drafter(DrafterConfig(40, 8, exit_dim=16, draft_vocab_size=10), seed=0)
+    bad.draft_vocab[1] = bad.draft_vocab[0]  # a duplicate id
+    bad.save(tmp_path / "bad")
+    with pytest.raises(Exception, match="distinct token ids"):
+        Drafter.load(tmp_path / "bad")
+
+
+def test_training_on_features_with_a_draft_vocab_resumes_exactly(tiny_smol, corpus_and_features, tmp_path):
+    corpus, feats = corpus_and_features
+    kw = dict(features=str(feats), draft_vocab_size=64, lm_head_from_target=False)
+    full = tmp_path / "full"
+    train(settings_for(tiny_smol, corpus, full, **kw))
+    part = tmp_path / "part"
+    train(settings_for(tiny_smol, corpus, part, **kw), stop_after=2)
+    train(settings_for(tiny_smol, corpus, part, **kw), resume=True)
+    a = Drafter.load(full / "checkpoint" / "drafter")
+    b = Drafter.load(part / "checkpoint" / "drafter")
+    assert a.config.draft_vocab_size == 64 and a.lm_head[-1].weight.shape[0] == 64
+    for (k, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(x, y), k
