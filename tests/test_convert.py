@@ -147,6 +147,8 @@ def reassemble(config: dict, shards: list[dict]) -> tuple[dict, dict]:
     for trt_name, apple_name in names.items():
         if trt_name in shards[0]:
             drafter[apple_name] = cat(shards, trt_name, 0)
+    if "drafter.draft_vocab" in shards[0]:  # a lookup table, whole on every rank
+        drafter["draft_vocab"] = replicated(shards, "drafter.draft_vocab")
     assert set(shards[0]) == set(_trt_names(config, shards[0])), "unexpected tensors in the checkpoint"
     return base, drafter
 
@@ -171,10 +173,12 @@ def expected_base(state: dict, tied: bool = False) -> dict:
 
 
 def assert_same(got: dict, want: dict, dtype: torch.dtype) -> None:
+    """Same names and values; floating-point tensors in ``dtype``, integer ones (draft_vocab) as they were."""
     assert set(got) == set(want), sorted(set(got) ^ set(want))
     for name, value in want.items():
-        assert got[name].dtype == dtype, name
-        assert torch.equal(got[name], value.to(dtype)), name
+        want_dtype = dtype if value.is_floating_point() else value.dtype
+        assert got[name].dtype == want_dtype, name
+        assert torch.equal(got[name], value.to(want_dtype)), name
 
 
 # ---- names, shapes, dtypes -------------------------------------------------------------------------
@@ -240,6 +244,7 @@ def test_config_fields(tiny, tmp_path):
         "redrafter_greedy_search": False,
         "redrafter_rnn_formula": "trtllm",
         "redrafter_lm_head_from_target": True,
+        "redrafter_draft_vocab_size": 0,
     }
     llama, _, drafter, _ = tiny("llama")
     assert convert(llama, drafter, tmp_path / "l").config["architecture"] == "ReDrafterForCausalLM"
@@ -292,6 +297,88 @@ def test_drafter_variants(tiny, tmp_path, drafter_kwargs):
         want[f"lm_head.{n}.weight"] = state["lm_head.weight"]
     assert_same(head, want, torch.float32)
     assert config["redrafter_is_rnn"] == drafter_kwargs.get("rnn", True)
+
+
+# ---- reduced draft vocabulary (draft_vocab_size = V' > 0) ------------------------------------------
+
+DRAFT_VOCAB = 24  # V' < VOCAB, divisible by tp 1, 2, 4
+
+
+@pytest.mark.parametrize("lm_head_from_target", [True, False])
+def test_draft_vocab_names_shapes_dtypes(tiny, tmp_path, lm_head_from_target):
+    """The head is [V'/tp, E], the table drafter.draft_vocab [V'] int32 on every rank, whatever the dtype."""
+    model, state, drafter, dstate = tiny("llama", draft_vocab_size=DRAFT_VOCAB, lm_head_from_target=lm_head_from_target)
+    result = convert(model, drafter, tmp_path / "ckpt", dtype="bfloat16", tp_size=2)
+    config, shards = load_shards(result.output_dir)
+    assert config["redrafter_draft_vocab_size"] == DRAFT_VOCAB
+    assert config["redrafter_lm_head_from_target"] is lm_head_from_target
+    table = dstate["draft_vocab"]
+    assert table.dtype == torch.int32 and table.shape == (DRAFT_VOCAB,)
+    for shard in shards:
+        assert shard["drafter.draft_vocab"].dtype == torch.int32
+        assert torch.equal(shard["drafter.draft_vocab"], table)
+        assert shard["drafter.lm_head.weight"].shape == (DRAFT_VOCAB // 2, HIDDEN)
+        assert shard["lm_head.weight"].shape == (VOCAB // 2, HIDDEN)  # the base head keeps V rows
+        assert {x.dtype for n, x in shard.items() if n != "drafter.draft_vocab"} == {torch.bfloat16}
+    head = cat(shards, "drafter.lm_head.weight", 0)
+    want = state["lm_head.weight"][table.long()] if lm_head_from_target else dstate["lm_head.1.weight"]
+    assert torch.equal(head, want.to(torch.bfloat16))
+
+
+def _beams_of(drafter, embed, seed: int = 0):
+    from trtllm_redrafter.beam_search import beam_search
+
+    gen = torch.Generator().manual_seed(seed)
+    hidden = torch.randn(3, HIDDEN, generator=gen)
+    root = torch.randint(0, VOCAB, (3,), generator=gen)
+    return beam_search(drafter, embed, hidden, root, num_beams=4, draft_len=3, return_logp=True)
+
+
+@pytest.mark.parametrize("tp", [1, 2, 4])
+@pytest.mark.parametrize("lm_head_from_target", [True, False])
+def test_draft_vocab_round_trip(tiny, tmp_path, tp, lm_head_from_target):
+    """De-converted shards give back the drafter exactly: its tensors, the table, and its beams."""
+    from trtllm_redrafter.drafter import Drafter
+
+    model, state, drafter_dir, dstate = tiny(
+        "llama", draft_vocab_size=DRAFT_VOCAB, lm_head_from_target=lm_head_from_target
+    )
+    out = convert(model, drafter_dir, tmp_path / "ckpt", dtype="float32", tp_size=tp).output_dir
+    config, shards = load_shards(out)
+    base, head = reassemble(config, shards)
+    assert_same(base, expected_base(state), torch.float32)
+    want = dict(dstate)
+    if lm_head_from_target:  # the checkpoint stores the base head's draft_vocab rows
+        want["lm_head.1.weight"] = state["lm_head.weight"][dstate["draft_vocab"].long()]
+    assert_same(head, want, torch.float32)
+
+    # rebuild an Apple-layout drafter from the reassembled tensors: same beams as the original
+    rebuilt = tmp_path / "rebuilt"
+    rebuilt.mkdir()
+    (rebuilt / "config.json").write_text((drafter_dir / "config.json").read_text())
+    apple = {k: v for k, v in head.items() if not (lm_head_from_target and k == "lm_head.1.weight")}
+    save_file({k: v.contiguous() for k, v in apple.items()}, str(rebuilt / "model.safetensors"))
+    target_head = base["lm_head.weight"] if lm_head_from_target else None
+    original = Drafter.load(drafter_dir, target_head=state["lm_head.weight"] if lm_head_from_target else None)
+    again = Drafter.load(rebuilt, target_head=target_head)
+    embed = torch.nn.Embedding.from_pretrained(state["model.embed_tokens.weight"])
+    want_beams, got_beams = _beams_of(original, embed), _beams_of(again, embed)
+    assert torch.equal(got_beams.draft_tokens, want_beams.draft_tokens)
+    assert torch.equal(got_beams.draft_logp, want_beams.draft_logp)
+    assert torch.isin(got_beams.draft_tokens[:, :, 1:], dstate["draft_vocab"].long()).all()
+
+
+def test_draft_vocab_refusals(tiny, tmp_path):
+    """V' must split over the ranks (column-parallel head), and num_beams must not exceed V'."""
+    model, _, drafter, _ = tiny("llama", draft_vocab_size=30)
+    with pytest.raises(RedrafterError, match="tp_size=4 does not divide drafter draft_vocab_size=30"):
+        convert(model, drafter, tmp_path / "o1", tp_size=4)
+    assert convert(model, drafter, tmp_path / "ok", tp_size=2).config["redrafter_draft_vocab_size"] == 30
+
+    model, _, drafter, _ = tiny("llama", draft_vocab_size=6)
+    with pytest.raises(RedrafterError, match=r"num_beams=8 exceeds the draft vocabulary \(6\)"):
+        convert(model, drafter, tmp_path / "o2", num_beams=8)
+    assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
 
 
 def test_tied_embeddings_and_bf16(tmp_path, smol_dir):

@@ -55,3 +55,15 @@ def test_real_model_refuses_tp2(smol_drafter, tmp_path):
     with pytest.raises(RedrafterError, match="tp_size=2 does not divide num_attention_heads=9"):
         convert_checkpoint(ConvertSettings(output_dir=tmp_path / "ckpt", drafter=str(smol_drafter[0]), tp_size=2))
     assert not (tmp_path / "ckpt").exists()
+
+
+def test_real_model_draft_vocab_must_split_over_tp3(smol_dir, tmp_path):
+    """SmolLM2 at tp 3 with a reduced draft vocabulary: V' = 8192 does not split over 3 ranks."""
+    config = DrafterConfig(
+        SMOL_VOCAB, SMOL_HIDDEN, exit_dim=SMOL_HIDDEN, lm_head_from_target=True, draft_vocab_size=8192
+    )
+    init_drafter(config).save(tmp_path / "drafter")
+    settings = ConvertSettings(output_dir=tmp_path / "ckpt", drafter=str(tmp_path / "drafter"), tp_size=3)
+    with pytest.raises(RedrafterError, match="tp_size=3 does not divide drafter draft_vocab_size=8192"):
+        convert_checkpoint(settings)
+    assert not (tmp_path / "ckpt").exists()

@@ -5,8 +5,8 @@ installed here. This test runs them on a small torch-backed stand-in for the ~30
 with the semantics tensorrt_llm/functional.py documents (shape tensors, rank-0 reductions,
 ``gather_nd`` with batch dims, floor division and modulo, ...), and compares the results with the
 reference functions the code claims to mirror. It checks the algorithms (bit unpacking, beam
-bookkeeping, row unpacking, both RNN formulas), not TensorRT-LLM itself. Skipped where the real
-tensorrt_llm is installed: the engine tests cover the real thing there.
+bookkeeping, row unpacking, both RNN formulas, the reduced draft vocabulary), not TensorRT-LLM
+itself. Skipped where the real tensorrt_llm is installed: the engine tests cover the real thing there.
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ def fake_functional() -> types.ModuleType:
         return x[(b.expand(indices.shape[:-1]), *[indices[..., j].long() for j in range(k)])]
 
     f.gather_nd = gather_nd
+    f.scatter = lambda x, dim, indices, updates: torch.scatter(x, dim, indices.long(), updates)
     f.index_select = lambda x, dim, index: torch.index_select(x, dim, index.long())
     f.log_softmax = lambda x, dim: torch.log_softmax(x, dim)
     f.masked_select = lambda x, mask: x[mask]
@@ -113,6 +114,13 @@ class FakeColumnLinear(nn.Linear):
         super().__init__(in_features, out_features, bias=bias, dtype=torch.float64)
 
 
+class FakeParameter:
+    """tensorrt_llm.parameter.Parameter: ``value`` is the tensor the graph reads (here, the weight itself)."""
+
+    def __init__(self, value=None, shape=None, dtype=None):
+        self.value = value if value is not None else torch.zeros(shape, dtype=_dtype(dtype))
+
+
 @pytest.fixture
 def fake_trtllm(monkeypatch):
     from trtllm_redrafter.trtllm import drafter_module
@@ -122,11 +130,14 @@ def fake_trtllm(monkeypatch):
     layers.ColumnLinear = FakeColumnLinear
     module = types.ModuleType("tensorrt_llm.module")
     module.Module, module.ModuleList = nn.Module, nn.ModuleList
+    parameter = types.ModuleType("tensorrt_llm.parameter")
+    parameter.Parameter = FakeParameter
     for name, mod in (
         ("tensorrt_llm", root),
         ("tensorrt_llm.functional", fake_functional()),
         ("tensorrt_llm.layers", layers),
         ("tensorrt_llm.module", module),
+        ("tensorrt_llm.parameter", parameter),
     ):
         monkeypatch.setitem(sys.modules, name, mod)
     drafter_module.drafter_classes.cache_clear()
@@ -188,22 +199,40 @@ def load_reference_weights(head, drafter) -> None:
             key = name.removeprefix("drafter.")
             if key in params:
                 params[key].copy_(value)
+            elif isinstance(getattr(head, key, None), FakeParameter):  # draft_vocab: an int32 table
+                assert getattr(head, key).value.shape == value.shape
+                getattr(head, key).value = value.clone()
 
 
+def make_head(**kwargs):
+    """The stand-in ReDrafterHead (float64 linears, tp 1)."""
+    from trtllm_redrafter.trtllm.drafter_module import drafter_classes
+
+    _, head_cls = drafter_classes()
+    return head_cls(dtype="float64", mapping=types.SimpleNamespace(tp_group=None, tp_size=1), **kwargs)
+
+
+@pytest.mark.parametrize("draft_vocab_size", [0, 13])
 @pytest.mark.parametrize("rnn_formula", ["apple", "trtllm"])
 @pytest.mark.parametrize("rnn", [True, False])
-def test_drafter_and_beam_search_mirror_reference(fake_trtllm, rnn_formula, rnn):
+def test_drafter_and_beam_search_mirror_reference(fake_trtllm, rnn_formula, rnn, draft_vocab_size):
     from trtllm_redrafter.beam_search import beam_search
     from trtllm_redrafter.drafter import DrafterConfig, init_drafter
     from trtllm_redrafter.trtllm import graph_ops
-    from trtllm_redrafter.trtllm.drafter_module import drafter_classes
 
     vocab, hidden_size, nb, dl = 40, 16, 5, 4
-    config = DrafterConfig(vocab, hidden_size, exit_dim=24, num_draft_layers=2, rnn=rnn, rnn_formula=rnn_formula)
+    config = DrafterConfig(
+        vocab,
+        hidden_size,
+        exit_dim=24,
+        num_draft_layers=2,
+        rnn=rnn,
+        rnn_formula=rnn_formula,
+        draft_vocab_size=draft_vocab_size,
+    )
     drafter = init_drafter(config, seed=7).double()
     embed = nn.Embedding(vocab, hidden_size).double()
-    _, head_cls = drafter_classes()
-    head = head_cls(
+    head = make_head(
         hidden_size=hidden_size,
         exit_dim=24,
         num_layers=2,
@@ -211,18 +240,24 @@ def test_drafter_and_beam_search_mirror_reference(fake_trtllm, rnn_formula, rnn)
         is_rnn=rnn,
         rnn_formula=rnn_formula,
         own_lm_head=True,
-        dtype="float64",
-        mapping=types.SimpleNamespace(tp_group=None, tp_size=1),
+        draft_vocab_size=draft_vocab_size,
     )
+    assert head.head_size == config.head_size and head.lm_head.weight.shape == (config.head_size, 24)
     load_reference_weights(head, drafter)
 
     hidden = torch.randn(3, hidden_size, dtype=torch.float64)
     root = torch.tensor([3, 17, 3])
     with torch.no_grad():
         want = beam_search(drafter, embed, hidden, root, nb, dl, return_logp=True)
-        tokens, log_probs = graph_ops.beam_search(head, embed, None, hidden, root.to(torch.int32), nb, dl, vocab)
+        tokens, log_probs = graph_ops.beam_search(head, embed, None, hidden, root.to(torch.int32), nb, dl)
     assert torch.equal(tokens.long(), want.draft_tokens)
+    assert log_probs.shape == (3, nb, dl, config.head_size)  # over the head's V' columns, as the reference
     assert log_probs.dtype == torch.float32 and torch.allclose(log_probs, want.draft_logp, atol=1e-6)
+    if draft_vocab_size:  # every drafted token is a base id from the table, and not all are below V'
+        drafted = tokens[:, :, 1:].long()
+        assert torch.isin(drafted, drafter.draft_vocab.long()).all() and drafted.max() >= draft_vocab_size
+        ids = torch.tensor([[0, 12], [5, 7]], dtype=torch.int32)
+        assert torch.equal(head.to_target_ids(ids).long(), drafter.to_target_ids(ids.long()))
 
     # one drafter step on its own: next_state and forward
     emb = embed(torch.tensor([[1, 2], [3, 4], [5, 6]]))
@@ -240,25 +275,88 @@ def test_drafter_and_beam_search_mirror_reference(fake_trtllm, rnn_formula, rnn)
 
 def test_borrowed_lm_head(fake_trtllm):
     from trtllm_redrafter.drafter import DrafterConfig, init_drafter
-    from trtllm_redrafter.trtllm.drafter_module import drafter_classes
 
     config = DrafterConfig(30, 12, exit_dim=12, lm_head_from_target=True)
     base_head = nn.Linear(12, 30, bias=False).double()
     drafter = init_drafter(config, seed=2).double().attach_target_head(base_head.weight)
-    _, head_cls = drafter_classes()
-    head = head_cls(
-        hidden_size=12,
-        exit_dim=12,
-        num_layers=1,
-        vocab_size=30,
-        is_rnn=True,
-        rnn_formula="apple",
-        own_lm_head=False,
-        dtype="float64",
-        mapping=types.SimpleNamespace(tp_group=None, tp_size=1),
+    head = make_head(
+        hidden_size=12, exit_dim=12, num_layers=1, vocab_size=30, is_rnn=True, rnn_formula="apple", own_lm_head=False
     )
-    assert head.lm_head is None
+    assert head.lm_head is None and head.draft_vocab is None
     load_reference_weights(head, drafter)
     ctx, state = torch.randn(2, 3, 12, dtype=torch.float64), torch.randn(2, 3, 12, dtype=torch.float64)
     with torch.no_grad():
         assert torch.allclose(head(ctx, state, base_head), drafter(ctx, state), atol=1e-12)
+
+
+def redrafter_config(**fields) -> types.SimpleNamespace:
+    """The PretrainedConfig attributes make_drafter reads (checkpoint_config.redrafter_fields' names)."""
+    base = dict(
+        redrafter_hidden_size=12,
+        redrafter_exit_dim=12,
+        redrafter_num_layers=1,
+        redrafter_is_rnn=True,
+        redrafter_rnn_formula="apple",
+        dtype="float64",
+        mapping=types.SimpleNamespace(tp_group=None, tp_size=1),
+    )
+    return types.SimpleNamespace(**{**base, **fields})
+
+
+def test_borrowed_lm_head_with_draft_vocab(fake_trtllm):
+    """lm_head_from_target + V': the module owns the base head's draft_vocab rows (as the checkpoint stores them)."""
+    from trtllm_redrafter.beam_search import beam_search
+    from trtllm_redrafter.drafter import DrafterConfig, init_drafter
+    from trtllm_redrafter.trtllm import graph_ops
+    from trtllm_redrafter.trtllm.drafter_module import borrows_base_lm_head, make_drafter
+
+    assert borrows_base_lm_head(True, 0) and not borrows_base_lm_head(True, 9) and not borrows_base_lm_head(False, 0)
+    config = DrafterConfig(30, 12, exit_dim=12, lm_head_from_target=True, draft_vocab_size=9)
+    base_head = nn.Linear(12, 30, bias=False).double()
+    drafter = init_drafter(config, seed=4).double().attach_target_head(base_head.weight)
+    head = make_drafter(
+        redrafter_config(redrafter_lm_head_from_target=True, redrafter_draft_vocab_size=9, redrafter_num_layers=1), 30
+    )
+    assert head.lm_head.weight.shape == (9, 12) and head.draft_vocab.value.shape == (9,)
+    assert head.draft_vocab.value.dtype == torch.int32
+    load_reference_weights(head, drafter)
+    assert torch.equal(head.lm_head.weight, base_head.weight[drafter.draft_vocab.long()])
+
+    embed = nn.Embedding(30, 12).double()
+    hidden, root = torch.randn(2, 12, dtype=torch.float64), torch.tensor([4, 29])
+    with torch.no_grad():
+        want = beam_search(drafter, embed, hidden, root, 4, 3, return_logp=True)
+        tokens, log_probs = graph_ops.beam_search(head, embed, base_head, hidden, root.to(torch.int32), 4, 3)
+    assert torch.equal(tokens.long(), want.draft_tokens)
+    assert torch.allclose(log_probs, want.draft_logp, atol=1e-6)
+
+    # the network's expansion of the log-probs to the engine's [bs, nb, dl, V] next_draft_probs
+    full = graph_ops.draft_columns_to_vocab(log_probs, head.draft_vocab.value, 30)
+    want_full = torch.full((2, 4, 3, 30), float("-inf"))
+    want_full[..., drafter.draft_vocab.long()] = want.draft_logp.float()
+    assert full.shape == (2, 4, 3, 30) and torch.allclose(full, want_full, atol=1e-6)
+    assert torch.allclose(full.exp().sum(-1), torch.ones(2, 4, 3, dtype=torch.float32), atol=1e-5)
+
+
+def test_make_drafter_heads(fake_trtllm):
+    """make_drafter: own / borrowed / reduced heads from the config fields; no table without V'."""
+    from trtllm_redrafter.trtllm.drafter_module import make_drafter
+
+    own = make_drafter(redrafter_config(), 30)
+    assert own.lm_head.weight.shape == (30, 12) and own.draft_vocab is None and own.head_size == 30
+    borrowed = make_drafter(redrafter_config(redrafter_lm_head_from_target=True), 30)
+    assert borrowed.lm_head is None and borrowed.head_size == 30
+    reduced = make_drafter(redrafter_config(redrafter_draft_vocab_size=8), 30)
+    assert reduced.lm_head.weight.shape == (8, 12) and reduced.draft_vocab.value.shape == (8,)
+    assert reduced.head_size == 8 and reduced.vocab_size == 30
+    with pytest.raises(ValueError, match="own"):
+        make_head(
+            hidden_size=12,
+            exit_dim=12,
+            num_layers=1,
+            vocab_size=30,
+            is_rnn=True,
+            rnn_formula="apple",
+            own_lm_head=False,
+            draft_vocab_size=8,
+        )
