@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from trtllm_redrafter.cli import main
 from trtllm_redrafter.drafter import DrafterConfig, init_drafter
@@ -130,3 +131,45 @@ def test_chat_keeps_the_conversation(tiny_smol, capsys, monkeypatch):
     assert [len(m) for m in seen] == [1, 1, 3]  # /reset dropped the first exchange
     assert seen[2][0]["content"] == "Second chat." and seen[2][1]["role"] == "assistant"
     assert "tokens/step" in capsys.readouterr().err
+
+
+def test_compare_ar_reports_the_speedup_of_the_same_run(capsys, tmp_path):
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text(
+        json.dumps({"prompt": "Name three colors."}) + "\n" + json.dumps({"prompt": "Count to 5."}) + "\n"
+    )
+    args = ["run", "--prompts-file", str(prompts), "--json", "--dtype", "float32", "--max-new-tokens", "10"]
+    code, out, _ = run_cli(capsys, *args, "--compare-ar")
+    assert code == 0
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [(r["index"], r["mode"]) for r in rows] == [(0, "redrafter"), (0, "ar"), (1, "redrafter"), (1, "ar")]
+    (tmp_path / "r.jsonl").write_text(out)
+    code, out, _ = run_cli(capsys, "summarize", str(tmp_path / "r.jsonl"), "--json")
+    assert code == 0
+    summary = json.loads(out)[0]
+    assert summary["prompts"] == 2 and summary["ar"]["prompts"] == 2
+    assert summary["identical_to_ar"] == "2/2"  # float32: ReDrafter is exact
+    assert summary["speedup_vs_ar"] == pytest.approx(
+        summary["decode_tokens_per_s_pooled"] / summary["ar"]["decode_tokens_per_s_pooled"]
+    )
+    assert run_cli(capsys, *args, "--compare-ar", "--mode", "ar")[0] == 2  # needs --mode redrafter
+
+
+def test_export_drafter_ships_a_smaller_copy(capsys, tmp_path):
+    cfg = DrafterConfig(SMOL_VOCAB, SMOL_HIDDEN, exit_dim=SMOL_HIDDEN, draft_vocab_size=512)
+    init_drafter(cfg, seed=0).save(tmp_path / "src")
+    (tmp_path / "run.json").write_text("{}")
+    dst = tmp_path / "ship"
+    code, out, _ = run_cli(
+        capsys, "export-drafter", str(tmp_path / "src"), str(dst), "--provenance", str(tmp_path / "run.json")
+    )
+    assert code == 0 and json.loads(out)["dtype"] == "bfloat16"
+    assert (dst / "run.json").is_file()
+    from trtllm_redrafter.drafter import Drafter
+
+    assert Drafter.load(dst).input_proj.weight.dtype == torch.float32  # loads in any dtype
+    assert run_cli(capsys, "export-drafter", str(tmp_path / "src"), str(dst))[0] == 2  # not empty: refused
+    borrowed = DrafterConfig(SMOL_VOCAB, SMOL_HIDDEN, exit_dim=SMOL_HIDDEN, lm_head_from_target=True)
+    init_drafter(borrowed, seed=0).save(tmp_path / "b")
+    code, _, err = run_cli(capsys, "export-drafter", str(tmp_path / "b"), str(tmp_path / "out2"))
+    assert code == 2 and "borrows" in err

@@ -241,11 +241,59 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_drafter(args: argparse.Namespace) -> int:
+    """Copy a trained drafter into a shippable directory in a smaller dtype, with its provenance."""
+    import shutil
+
+    import torch
+
+    from trtllm_redrafter.drafter import Drafter, DrafterConfig
+    from trtllm_redrafter.models import parse_dtype
+
+    src, dst = Path(args.src), Path(args.dst)
+    if dst.exists() and any(dst.iterdir()) and not args.overwrite:
+        raise RedrafterError(f"{dst} is not empty; pass --overwrite to replace it")
+    try:
+        config = DrafterConfig.from_json(json.loads((src / "config.json").read_text()))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RedrafterError(f"{src} is not a drafter directory: {exc}") from exc
+    if config.lm_head_from_target:
+        raise RedrafterError(f"{src} borrows the target's LM head; export-drafter handles drafters with their own")
+    for extra in args.provenance:
+        if not Path(extra).is_file():
+            raise RedrafterError(f"provenance file {extra} not found")
+    drafter = Drafter.load(src, torch.float32).to(parse_dtype(args.dtype))
+    tmp = dst.with_name(dst.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    drafter.save(tmp)
+    for extra in args.provenance:
+        shutil.copy(extra, tmp / Path(extra).name)
+    shutil.rmtree(dst, ignore_errors=True)
+    tmp.rename(dst)
+    size = sum(f.stat().st_size for f in dst.iterdir())
+    params = sum(p.numel() for p in drafter.parameters())
+    print(json.dumps({"out": str(dst), "dtype": args.dtype, "bytes": size, "params": params}))
+    return 0
+
+
 def cmd_summarize(args: argparse.Namespace) -> int:
     from trtllm_redrafter.report import markdown, summarize_file
 
     rows = [summarize_file(Path(p)) for p in args.results]
     print(json.dumps(rows, indent=2) if args.json else markdown(rows))
+    if args.by_category:
+        from trtllm_redrafter.report import by_category
+
+        for p in args.results:
+            cats = by_category(Path(p), Path(args.by_category))
+            if args.json:
+                print(json.dumps(cats, indent=2))
+                continue
+            print(f"\n`{Path(p).name}` by category:\n")
+            print("| category | prompts | tokens/step | speedup vs AR |\n|---|---|---|---|")
+            for c in cats:
+                speed = f"{c['speedup_vs_ar']:.2f}x" if "speedup_vs_ar" in c else ""
+                print(f"| {c['category']} | {c['prompts']} | {c['tokens_per_step']:.2f} | {speed} |")
     return 0
 
 
@@ -416,6 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("num_draft_layers", int, 1, "ResBlocks"),
         ("rnn_formula", str, "apple", "apple | trtllm"),
         ("hidden_scale", float, 1.0, "init scale of the hidden-state half of input_proj"),
+        ("state_scale", float, 0.1, "init scale of the RNN-state half of input_proj"),
         ("eval_every", int, 100, ""),
         ("eval_batches", int, 8, ""),
         ("eval_every_nth_sample", int, 50, "held-out split"),
@@ -433,9 +482,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_args(tr)
     tr.set_defaults(func=cmd_train)
 
+    ex = sub.add_parser("export-drafter", help="copy a trained drafter into a shippable directory (e.g. bf16)")
+    ex.add_argument("src", help="drafter directory (RUN/best or RUN/checkpoint/drafter)")
+    ex.add_argument("dst", help="output directory, e.g. trtllm_redrafter/assets/drafters/<alias>")
+    ex.add_argument("--dtype", default="bfloat16", choices=list(DTYPES))
+    ex.add_argument("--provenance", nargs="*", default=[], help="files copied beside it (run.json, log.csv, ...)")
+    ex.add_argument("--overwrite", action="store_true")
+    ex.set_defaults(func=cmd_export_drafter)
+
     sm = sub.add_parser("summarize", help="summarise `run --json` result files")
     sm.add_argument("results", nargs="+")
     sm.add_argument("--json", action="store_true")
+    sm.add_argument("--by-category", metavar="QUESTIONS", help="question.jsonl whose line i is prompt i: per category")
     sm.set_defaults(func=cmd_summarize)
 
     add_bench_parsers(sub)  # prepare-dataset, bench (docs/benchmarks.md)

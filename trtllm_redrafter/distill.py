@@ -309,6 +309,7 @@ class TrainSettings:
     lm_head_from_target: bool = True
     rnn_formula: str = "apple"
     hidden_scale: float = 1.0  # init: scale of the hidden-state half of input_proj (vs the RNN state)
+    state_scale: float = 0.1  # init: scale of the RNN-state half of input_proj
     autocast: bool = True
     eval_every: int = 100
     eval_batches: int = 8
@@ -369,7 +370,7 @@ def make_drafter(settings: TrainSettings, target, draft_vocab: torch.Tensor | No
             # start as the target's own head on h (x = scale * h + small * s): the drafter begins
             # from the target's next-token guess instead of random logits of a huge norm
             drafter.input_proj.weight[:, :hidden] = torch.eye(hidden) * settings.hidden_scale
-            drafter.input_proj.weight[:, hidden:] *= 0.1
+            drafter.input_proj.weight[:, hidden:] *= settings.state_scale
             drafter.input_proj.bias.zero_()
         elif isinstance(drafter.input_proj, nn.Linear):
             drafter.input_proj.weight[:, :hidden] *= settings.hidden_scale
@@ -537,6 +538,10 @@ def train(settings: TrainSettings, resume: bool = False, stop_after: int | None 
         }
         if step % settings.eval_every == 0 or step == settings.steps:
             row.update(evaluate(drafter, target, eval_batches, settings, pad_id, t2d))
+            best = [r["eval_kl"] for r in history if "eval_kl" in r]
+            if rank == 0 and "eval_kl" in row and (not best or row["eval_kl"] < min(best)):
+                drafter.save(out / "best")  # the lowest held-out KL so far (guards against over-fitting)
+                (out / "best" / "step.json").write_text(json.dumps({"step": step, "eval_kl": row["eval_kl"]}) + "\n")
         history.append(row)
         bar.update(1)
         bar.set_postfix(loss=f"{stats['loss']:.3f}")

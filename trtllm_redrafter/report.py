@@ -35,6 +35,27 @@ def summarize_file(path: Path) -> dict:
     return out
 
 
+def by_category(path: Path, questions: Path) -> list[dict]:
+    """Per-category figures of a results file whose index i is line i of a question file with a
+    ``category`` field (MT-Bench / Spec-Bench ``question.jsonl``, in file order)."""
+    if not questions.is_file():
+        raise RedrafterError(f"question file {questions} not found")
+    cats = [json.loads(line).get("category", "?") for line in questions.read_text().splitlines() if line.strip()]
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if any(r["index"] >= len(cats) for r in rows):
+        raise RedrafterError(f"{path} has more prompts than {questions} has questions")
+    out = []
+    for cat in dict.fromkeys(cats[r["index"]] for r in rows):
+        mine = [r for r in rows if cats[r["index"]] == cat]
+        main = [r for r in mine if r.get("mode") != "ar"]
+        ar = [r for r in mine if r.get("mode") == "ar"]
+        row = {"category": cat, **pooled(main)}
+        if ar:
+            row["speedup_vs_ar"] = row["decode_tokens_per_s_pooled"] / pooled(ar)["decode_tokens_per_s_pooled"]
+        out.append(row)
+    return out
+
+
 def pooled(rows: list[dict]) -> dict:
     stats = [r["stats"] for r in rows]
     steps = sum(s["steps"] for s in stats)
