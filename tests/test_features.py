@@ -153,3 +153,18 @@ def test_training_on_features_with_a_draft_vocab_resumes_exactly(tiny_smol, corp
     assert a.config.draft_vocab_size == 64 and a.lm_head[-1].weight.shape[0] == 64
     for (k, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.equal(x, y), k
+
+
+def test_eval_drafter_on_a_runs_answers(tiny_smol, tmp_path, capsys):
+    """eval-drafter reads a `run --json` file: an oracle-free teacher-forced check on the target's answers."""
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in ("Name a color.", "Count to 3.")))
+    cfg = DrafterConfig(49152, 32, exit_dim=32, draft_vocab_size=256)
+    init_drafter(cfg, seed=0).save(tmp_path / "d")
+    common = ["--prompts-file", str(prompts), "--model", str(tiny_smol), "--dtype", "float32"]
+    assert main(["run", *common, "--json", "--max-new-tokens", "8", "--drafter", str(tmp_path / "d")]) == 0
+    (tmp_path / "r.jsonl").write_text(capsys.readouterr().out)
+    assert main(["eval-drafter", str(tmp_path / "r.jsonl"), *common, "--drafter", str(tmp_path / "d")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["samples"] == 2 and 0.0 <= out["eval_top1_pos1"] <= 1.0 and out["eval_tokens_per_step_est"] >= 1.0
+    assert main(["eval-drafter", str(tmp_path / "nope.jsonl"), *common]) == 2

@@ -276,6 +276,29 @@ def cmd_export_drafter(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_drafter(args: argparse.Namespace) -> int:
+    """Teacher-forced drafter accuracy on the target's own answers in a `run --json` file."""
+    from trtllm_redrafter.api import ReDrafter
+    from trtllm_redrafter.distill import teacher_forced_eval
+
+    rd = ReDrafter.load(args.model, args.drafter, args.dtype)
+    prompts = [rd.encode(p, args.raw) for p in read_prompts(argparse.Namespace(prompt=None, **vars(args)))]
+    path = Path(args.results)
+    if not path.is_file():
+        raise RedrafterError(f"results file {path} not found")
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if r.get("mode", "redrafter") != "ar" or args.use_ar]
+    if any(r["index"] >= len(prompts) for r in rows):
+        raise RedrafterError(f"{path} has more prompts than {args.prompts_file}")
+    samples = [(prompts[r["index"]], r["token_ids"]) for r in rows]
+    drafter = rd.drafter.float()
+    if drafter.config.lm_head_from_target:
+        drafter.attach_target_head(rd.target.lm_head.weight.float())
+    out = teacher_forced_eval(drafter, rd.model, samples, args.num_steps)
+    print(json.dumps({"results": str(path), "drafter": rd.drafter_source, "samples": len(samples), **out}, indent=2))
+    return 0
+
+
 def cmd_summarize(args: argparse.Namespace) -> int:
     from trtllm_redrafter.report import markdown, summarize_file
 
@@ -481,6 +504,16 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--no-autocast", dest="autocast", action="store_false", help="train in float32")
     add_model_args(tr)
     tr.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser("eval-drafter", help="teacher-forced drafter accuracy on the answers in a `run --json` file")
+    ev.add_argument("results", help="JSONL written by `run --json` (its token_ids are the target's answers)")
+    ev.add_argument("--prompts-file", required=True, help="the prompts of that run")
+    ev.add_argument("--raw", action="store_true")
+    ev.add_argument("--drafter", default=None, help="drafter directory (default: the shipped one)")
+    ev.add_argument("--num-steps", type=int, default=4, help="drafted positions evaluated")
+    ev.add_argument("--use-ar", action="store_true", help="also use the --mode ar lines of a --compare-ar file")
+    add_model_args(ev)
+    ev.set_defaults(func=cmd_eval_drafter)
 
     ex = sub.add_parser("export-drafter", help="copy a trained drafter into a shippable directory (e.g. bf16)")
     ex.add_argument("src", help="drafter directory (RUN/best or RUN/checkpoint/drafter)")

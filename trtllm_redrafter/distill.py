@@ -670,3 +670,16 @@ def write_logs(history: list[dict], out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out / "loss.png", dpi=100)
     plt.close(fig)
+
+
+@torch.no_grad()
+def teacher_forced_eval(drafter: Drafter, target, samples: list[tuple[list[int], list[int]]], num_steps: int) -> dict:
+    """Per-position top-1/top-5 agreement with the target's argmax on (prompt, response) pairs,
+    e.g. the target's own greedy answers to evaluation prompts (``eval-drafter``)."""
+    draft_vocab = drafter.draft_vocab if drafter.config.draft_vocab_size else None
+    t2d = target_to_draft(draft_vocab, drafter.config.vocab_size)
+    batches = [[Sample(p + r, len(p), i)] for i, (p, r) in enumerate(samples) if len(r) >= 2]
+    if not batches:
+        raise RedrafterError("no response with at least 2 tokens to evaluate on")
+    settings = TrainSettings(model="", data="", out="", num_steps=num_steps)
+    return evaluate(drafter, target, batches, settings, pad_id=0, t2d=t2d)
