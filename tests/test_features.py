@@ -167,4 +167,5 @@ def test_eval_drafter_on_a_runs_answers(tiny_smol, tmp_path, capsys):
     assert main(["eval-drafter", str(tmp_path / "r.jsonl"), *common, "--drafter", str(tmp_path / "d")]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["samples"] == 2 and 0.0 <= out["eval_top1_pos1"] <= 1.0 and out["eval_tokens_per_step_est"] >= 1.0
+    assert 0.0 <= out["draft_vocab_coverage"] <= 1.0
     assert main(["eval-drafter", str(tmp_path / "nope.jsonl"), *common]) == 2

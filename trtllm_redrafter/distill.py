@@ -682,4 +682,8 @@ def teacher_forced_eval(drafter: Drafter, target, samples: list[tuple[list[int],
     if not batches:
         raise RedrafterError("no response with at least 2 tokens to evaluate on")
     settings = TrainSettings(model="", data="", out="", num_steps=num_steps)
-    return evaluate(drafter, target, batches, settings, pad_id=0, t2d=t2d)
+    out = evaluate(drafter, target, batches, settings, pad_id=0, t2d=t2d)
+    if t2d is not None:  # how many answer tokens the draft vocabulary could have proposed at all
+        answers = torch.tensor([t for _, r in samples for t in r], dtype=torch.long)
+        out["draft_vocab_coverage"] = float((t2d[answers] >= 0).float().mean())
+    return out
