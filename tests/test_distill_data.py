@@ -157,3 +157,43 @@ def test_unwritable_output(tiny_smol, tmp_path, capsys):
         ]
     )
     assert code == 2 and "cannot write to output directory" in capsys.readouterr().err
+
+
+def test_original_responses_corpus_pairs_each_prompt_with_its_dataset_answer(tiny_smol, tmp_path, capsys):
+    """The CE ablation's corpus: same prompt order as the KD plan, the dataset's own answers."""
+    from transformers import AutoTokenizer
+
+    from trtllm_redrafter.distill_data import build_original_corpus, load_training_pairs
+
+    data = fake_data(tmp_path / "data")
+    out = tmp_path / "orig"
+    manifest = build_original_corpus(settings(tiny_smol, max_samples=4, max_new_tokens=64), out, data)
+    assert manifest["settings"]["responses"] == "original" and manifest["counts"]["samples"] == 4
+    tok = AutoTokenizer.from_pretrained(tiny_smol)
+    answers = {p: r for _, p, r in load_training_pairs(data)}
+    assert "what is the capital of france?" not in {p.lower() for p in answers}  # eval prompt dropped
+    for t in shard_tensors(out):
+        off, plens = t["offsets"].tolist(), t["prompt_lens"].tolist()
+        for j, plen in enumerate(plens):
+            seq = t["tokens"][off[j] : off[j + 1]].tolist()
+            prompt_text = tok.decode(seq[:plen])
+            response = tok.decode(seq[plen:], skip_special_tokens=True)
+            matches = [p for p in answers if p in prompt_text]
+            assert matches and response == answers[matches[0]]
+    assert (
+        main(
+            [
+                "distill-data",
+                "--responses",
+                "original",
+                "--out",
+                str(out),
+                "--model",
+                str(tiny_smol),
+                "--data-dir",
+                str(data),
+            ]
+        )
+        == 2
+    )  # an existing corpus is never overwritten
+    assert "already holds" in capsys.readouterr().err
