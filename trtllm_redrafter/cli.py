@@ -14,6 +14,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from trtllm_redrafter.decode import DecodeConfig
 from trtllm_redrafter.errors import RedrafterError
 from trtllm_redrafter.models import DEFAULT_MODEL, DTYPES
 from trtllm_redrafter.trtllm.cli_commands import add_parsers as add_trtllm_parsers
@@ -27,8 +28,13 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 def add_decode_args(p: argparse.ArgumentParser) -> None:
     add_model_args(p)
     p.add_argument("--drafter", default=None, help="drafter directory (default: the shipped one, else a fresh init)")
-    p.add_argument("--num-beams", type=int, default=8, help="beam width nb")
-    p.add_argument("--draft-len", type=int, default=4, help="drafted tokens per beam (beam length = draft-len + 1)")
+    p.add_argument("--num-beams", type=int, default=DecodeConfig.num_beams, help="beam width nb")
+    p.add_argument(
+        "--draft-len",
+        type=int,
+        default=DecodeConfig.draft_len,
+        help="drafted tokens per beam (beam length = draft-len + 1)",
+    )
     p.add_argument("--max-new-tokens", type=int, default=256)
     p.add_argument("--mode", choices=["redrafter", "ar"], default="redrafter", help="ar = plain greedy, same model")
     p.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
@@ -383,8 +389,8 @@ def add_bench_parsers(sub) -> None:
     b.add_argument("--warmup", type=int, default=1, help="untimed calls per method before timing")
     b.add_argument("--drafter", default=None, help="drafter directory (default: the shipped one, else a fresh init)")
     b.add_argument("--drafter-seed", type=int, default=0)
-    b.add_argument("--num-beams", type=int, default=8)
-    b.add_argument("--draft-len", type=int, default=4)
+    b.add_argument("--num-beams", type=int, default=DecodeConfig.num_beams)
+    b.add_argument("--draft-len", type=int, default=DecodeConfig.draft_len)
     b.add_argument("--prompt-lookup-tokens", type=int, default=10, help="prompt_lookup_num_tokens of HF generate")
     b.add_argument("--assistant", default=None, help="assistant model for `assisted` (default: the known partner)")
     b.add_argument("--gguf", default=None, help="GGUF file for `llamacpp` (default: the alias' own)")

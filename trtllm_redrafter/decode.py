@@ -37,8 +37,10 @@ from trtllm_redrafter.tree import pack_beams
 
 @dataclass
 class DecodeConfig:
-    num_beams: int = 8
-    draft_len: int = 4  # drafted tokens per beam; beam length = draft_len + 1
+    # the best shape on a 2-core CPU with the shipped SmolLM2 drafter (docs/benchmarks.md, --sweep);
+    # a GPU engine verifies bigger trees almost for free and defaults to 8 x 4 (trtllm/cli_commands.py)
+    num_beams: int = 2
+    draft_len: int = 2  # drafted tokens per beam; beam length = draft_len + 1
     max_new_tokens: int = 128
     mode: str = "redrafter"  # "redrafter" | "ar"
     eos_token_ids: tuple[int, ...] = ()
