@@ -20,11 +20,11 @@ with the smallest ids, so a dataset is the same on every machine.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from trtllm_redrafter.errors import RedrafterError
+from trtllm_redrafter.files import read_jsonl
 
 TASKS = ("mt_bench", "translation", "summarization", "qa", "math_reasoning", "rag")
 MT_BENCH_CATEGORIES = frozenset(
@@ -72,19 +72,6 @@ def parse_tasks(text: str | None) -> tuple[str, ...]:
     return tasks
 
 
-def _read_jsonl(path: Path) -> Iterable[tuple[int, dict]]:
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise RedrafterError(f"{path}:{n}: not valid JSON ({exc})") from exc
-        if not isinstance(obj, dict):
-            raise RedrafterError(f"{path}:{n}: each line must be a JSON object")
-        yield n, obj
-
-
 def load_questions(data_dir: Path) -> list[Question]:
     """Every first-turn question of Spec-Bench and MT-Bench, one per question id, sorted by id."""
     found = [data_dir / s for s in SOURCES if (data_dir / s).is_file()]
@@ -92,7 +79,7 @@ def load_questions(data_dir: Path) -> list[Question]:
         raise RedrafterError(f"no benchmark questions under {data_dir} (looked for {' and '.join(SOURCES)})")
     questions: dict[int, Question] = {}
     for path in found:  # Spec-Bench first: MT-Bench's copy of ids 81-160 adds nothing when both are there
-        for n, obj in _read_jsonl(path):
+        for n, obj in read_jsonl(path):
             qid, category, turns = obj.get("question_id"), obj.get("category"), obj.get("turns")
             if not isinstance(qid, int) or not isinstance(turns, list) or not turns or not isinstance(turns[0], str):
                 raise RedrafterError(f"{path}:{n}: expected question_id (int) and turns (list of strings)")
@@ -163,7 +150,7 @@ def read_dataset(path: Path) -> list[BenchRequest]:
     if not path.is_file():
         raise RedrafterError(f"dataset {path} not found (make one with `trtllm-redrafter prepare-dataset`)")
     requests: list[BenchRequest] = []
-    for n, obj in _read_jsonl(path):
+    for n, obj in read_jsonl(path):
         prompt, ids, tokens = obj.get("prompt"), obj.get("input_ids", obj.get("logits")), obj.get("output_tokens")
         if not isinstance(obj.get("task_id"), int) or not isinstance(tokens, int):
             raise RedrafterError(f"{path}:{n}: each request needs task_id (int) and output_tokens (int)")

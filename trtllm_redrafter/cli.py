@@ -71,17 +71,13 @@ def read_prompts(args: argparse.Namespace) -> list[str | list[dict]]:
     path = Path(args.prompts_file)
     if not path.is_file():
         raise RedrafterError(f"prompts file {path} not found")
+    from trtllm_redrafter.files import read_jsonl
+
     prompts: list[str | list[dict]] = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise RedrafterError(f"{path}:{n}: not valid JSON ({exc})") from exc
-        if isinstance(obj, dict) and isinstance(obj.get("prompt"), str):
+    for n, obj in read_jsonl(path):
+        if isinstance(obj.get("prompt"), str):
             prompts.append(obj["prompt"])
-        elif isinstance(obj, dict) and isinstance(obj.get("messages"), list):
+        elif isinstance(obj.get("messages"), list):
             prompts.append(obj["messages"])
         else:
             raise RedrafterError(f'{path}:{n}: each line must be {{"prompt": "..."}} or {{"messages": [...]}}')

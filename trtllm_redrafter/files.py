@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
+
+from trtllm_redrafter.errors import RedrafterError
 
 
 def save_safetensors(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict | None = None) -> None:
@@ -17,3 +21,17 @@ def save_safetensors(tensors: dict[str, torch.Tensor], path: str | Path, metadat
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(path, 0o666 & ~umask)
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for every non-blank line; a line that is not a JSON object is refused."""
+    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise RedrafterError(f"{path}:{n}: not valid JSON ({exc})") from exc
+        if not isinstance(obj, dict):
+            raise RedrafterError(f"{path}:{n}: each line must be a JSON object")
+        yield n, obj
