@@ -127,7 +127,7 @@ def test_bench_outputs_agreement_and_skips(tiny_smol, tmp_path, monkeypatch, cap
         assert s["decode_tokens_per_s"]["median"] > 0 and s["speedup_pooled"] > 0 and s["speedup_median_ratio"] > 0
         assert s["tokens_per_step"] >= 1 and s["ttft_s_median"] > 0
         assert s["exact_match_rate"] == 1.0  # greedy in float32 on the tiny target: identical token ids
-    assert overall["redrafter"]["nb_x_bl"] == 8 * 5 and 1 <= overall["redrafter"]["verified_per_step"] <= 40
+    assert overall["redrafter"]["nb_x_bl"] == 2 * 3 and 1 <= overall["redrafter"]["verified_per_step"] <= 6
     assert all(r["accepted"] for r in records if r["method"] == "redrafter")
 
     out = tmp_path / "out"
