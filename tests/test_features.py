@@ -169,3 +169,20 @@ def test_eval_drafter_on_a_runs_answers(tiny_smol, tmp_path, capsys):
     assert out["samples"] == 2 and 0.0 <= out["eval_top1_pos1"] <= 1.0 and out["eval_tokens_per_step_est"] >= 1.0
     assert 0.0 <= out["draft_vocab_coverage"] <= 1.0
     assert main(["eval-drafter", str(tmp_path / "nope.jsonl"), *common]) == 2
+
+
+def test_resume_refuses_training_data_that_changed(tiny_smol, corpus_and_features, tmp_path, capsys):
+    """A grown or shrunk corpus would shift every later batch: --resume must refuse, not drift."""
+    import shutil
+
+    corpus, feats = corpus_and_features
+    feats2 = tmp_path / "f2"
+    shutil.copytree(feats, feats2)
+    kw = dict(features=str(feats2), draft_vocab_size=64, lm_head_from_target=False)
+    out = tmp_path / "run"
+    train(settings_for(tiny_smol, corpus, out, **kw), stop_after=2)
+    manifest = json.loads((feats2 / "manifest.json").read_text())
+    manifest["shards"] = manifest["shards"][:-1]  # the feature set lost a shard
+    (feats2 / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(Exception, match="training data changed"):
+        train(settings_for(tiny_smol, corpus, out, **kw), resume=True)

@@ -436,6 +436,11 @@ def train(settings: TrainSettings, resume: bool = False, stop_after: int | None 
         draft_vocab = choose_draft_vocab(responses, settings.draft_vocab_size, vocab)
     t2d = target_to_draft(draft_vocab, target.get_output_embeddings().weight.shape[0])
     train_batches = batches_of(train_samples, settings.tokens_per_batch)
+    # what the data cursor indexes: a corpus or feature set that changed since the checkpoint
+    # would silently shift every later batch, so --resume refuses it
+    data_digest = hashlib.sha256(
+        json.dumps([[s.job_id, len(s.tokens)] for b in train_batches for s in b]).encode()
+    ).hexdigest()
     if len(train_batches) < world:
         raise RedrafterError(f"{len(train_batches)} training batches cannot feed {world} processes")
     eval_batches = batches_of(eval_samples, settings.tokens_per_batch)[: settings.eval_batches]
@@ -477,6 +482,11 @@ def train(settings: TrainSettings, resume: bool = False, stop_after: int | None 
         if state["settings"] != asdict(settings):
             changed = sorted(k for k in state["settings"] if state["settings"][k] != asdict(settings).get(k))
             raise RedrafterError(f"--resume with different settings ({', '.join(changed)}); use a new --out")
+        if state.get("data_digest", data_digest) != data_digest:
+            raise RedrafterError(
+                "--resume: the training data changed since the checkpoint (corpus or features grew or "
+                "shrank), so the run cannot continue exactly; use a new --out"
+            )
         loaded = Drafter.load(ckpt / "drafter", torch.float32, target.get_output_embeddings().weight.float())
         drafter.load_state_dict(loaded.state_dict())
         optim.load_state_dict(state["optimizer"])
@@ -546,7 +556,7 @@ def train(settings: TrainSettings, resume: bool = False, stop_after: int | None 
         bar.update(1)
         bar.set_postfix(loss=f"{stats['loss']:.3f}")
         if rank == 0 and (step % settings.save_every == 0 or step == settings.steps):
-            save_checkpoint(drafter, optim, sched, settings, step, cursor, epoch, history, ckpt)
+            save_checkpoint(drafter, optim, sched, settings, step, cursor, epoch, history, ckpt, data_digest)
             write_logs(history, out)
         if stop_after is not None and step >= stop_after:
             break
@@ -616,7 +626,9 @@ def evaluate(
     return out
 
 
-def save_checkpoint(drafter, optim, sched, settings, step, cursor, epoch, history, ckpt: Path) -> None:
+def save_checkpoint(
+    drafter, optim, sched, settings, step, cursor, epoch, history, ckpt: Path, data_digest: str = ""
+) -> None:
     tmp = ckpt.with_name(ckpt.name + ".tmp")
     drafter.save(tmp / "drafter")
     torch.save(
@@ -629,6 +641,7 @@ def save_checkpoint(drafter, optim, sched, settings, step, cursor, epoch, histor
             "history": history,
             "rng": _rng_state(),
             "settings": asdict(settings),
+            "data_digest": data_digest,
         },
         tmp / "trainer_state.pt",
     )
