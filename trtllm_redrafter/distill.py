@@ -41,7 +41,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from trtllm_redrafter.distill_data import model_fingerprint, read_manifest
+from trtllm_redrafter.distill_data import model_fingerprint, read_manifest, read_shard
 from trtllm_redrafter.drafter import Drafter, DrafterConfig, init_drafter
 from trtllm_redrafter.errors import RedrafterError
 
@@ -56,9 +56,6 @@ class Sample:
 
 def load_corpus(data_dir: Path, target_fingerprint: str, max_len: int) -> list[Sample]:
     """All samples of a distill-data corpus, checked against the target and the shard hashes."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise RedrafterError(f"data directory {data_dir} not found")
@@ -71,14 +68,7 @@ def load_corpus(data_dir: Path, target_fingerprint: str, max_len: int) -> list[S
         )
     samples: list[Sample] = []
     for shard in manifest.get("shards", []):
-        path = data_dir / shard["file"]
-        try:
-            blob = path.read_bytes()
-            if hashlib.sha256(blob).hexdigest() != shard["sha256"]:
-                raise RedrafterError(f"shard {path} is corrupt (sha256 differs from the manifest)")
-            t = load_file(str(path))
-        except (OSError, SafetensorError) as exc:
-            raise RedrafterError(f"shard {path} is missing or corrupt: {exc}") from exc
+        t = read_shard(data_dir, shard)
         tokens, offsets = t["tokens"].tolist(), t["offsets"].tolist()
         for j, (plen, job) in enumerate(zip(t["prompt_lens"].tolist(), t["job_ids"].tolist())):
             seq = tokens[offsets[j] : offsets[j + 1]]
@@ -212,7 +202,6 @@ def drafter_loss(
             if p_ids is None:  # dense: keep the draft vocabulary's columns, argmax from the full row
                 argmax_d = t2d[target_logp.argmax(-1)]  # [B, T]
                 p_logp_all = target_logp[..., (t2d >= 0).nonzero()[:, 0]]  # [B, T, V'] in draft-id order
-                p_ids = None
             else:
                 p_ids = t2d[p_ids]  # [B, T, K] draft ids, -1 = absent
                 argmax_d = p_ids[..., 0]

@@ -154,6 +154,20 @@ def _write_json_atomic(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+def read_shard(data_dir: Path, shard: dict) -> dict:
+    """A corpus shard's tensors, after checking its sha256 against the manifest entry."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(data_dir) / shard["file"]
+    try:
+        if hashlib.sha256(path.read_bytes()).hexdigest() != shard["sha256"]:
+            raise RedrafterError(f"shard {path} is corrupt (sha256 differs from the manifest)")
+        return load_file(str(path))
+    except (OSError, SafetensorError) as exc:
+        raise RedrafterError(f"shard {path} is missing or corrupt: {exc}") from exc
+
+
 def read_manifest(out_dir: Path) -> dict:
     path = Path(out_dir) / MANIFEST
     if not path.is_file():

@@ -30,7 +30,6 @@ Layout, one feature shard per corpus shard (so the job resumes shard by shard):
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -51,10 +50,6 @@ class FeatureSample:
     topk_ids: torch.Tensor  # [L, K] int64
     topk_logp: torch.Tensor  # [L, K] float32
     job_id: int
-
-
-def corpus_digest(data_dir: Path) -> str:
-    return hashlib.sha256((Path(data_dir) / "manifest.json").read_bytes()).hexdigest()
 
 
 @torch.no_grad()
@@ -106,9 +101,8 @@ def build_features(
     max_shards: int | None = None,
 ) -> dict:
     """Compute (or resume) the features of every corpus shard; ``max_shards`` stops early (tests)."""
-    from safetensors.torch import load_file
 
-    from trtllm_redrafter.distill_data import model_fingerprint, read_manifest
+    from trtllm_redrafter.distill_data import _write_json_atomic, model_fingerprint, read_manifest, read_shard
     from trtllm_redrafter.files import save_safetensors
     from trtllm_redrafter.models import load_target_model, parse_dtype, resolve_model
 
@@ -142,10 +136,7 @@ def build_features(
     model, _ = load_target_model(model_dir, parse_dtype(dtype))
     bar = tqdm(total=len(corpus["shards"]), initial=len(corpus["shards"]) - len(todo), unit="shard", desc="features")
     for shard in todo:
-        blob = (data_dir / shard["file"]).read_bytes()
-        if hashlib.sha256(blob).hexdigest() != shard["sha256"]:
-            raise RedrafterError(f"corpus shard {shard['file']} is corrupt (sha256 differs from the manifest)")
-        t = load_file(str(data_dir / shard["file"]))
+        t = read_shard(data_dir, shard)
         tokens, offsets = t["tokens"].tolist(), t["offsets"].tolist()
         seqs = [tokens[offsets[j] : offsets[j + 1]] for j in range(len(offsets) - 1)]
         feats = _shard_features(model, seqs, t["prompt_lens"].tolist(), topk, batch_tokens)
@@ -167,9 +158,7 @@ def build_features(
         manifest["mean_topk_mass"] = sum(s["mass"] * s["rows"] for s in manifest["shards"]) / max(
             1, manifest["counts"]["rows"]
         )
-        tmp_m = out_dir / (MANIFEST + ".tmp")
-        tmp_m.write_text(json.dumps(manifest, indent=2) + "\n")
-        os.replace(tmp_m, out_dir / MANIFEST)
+        _write_json_atomic(out_dir / MANIFEST, manifest)
         bar.update(1)
     bar.close()
     return manifest
