@@ -18,6 +18,7 @@ from trtllm_redrafter.cli import main
 from trtllm_redrafter.distill import TrainSettings, Unroll, drafter_loss, train
 from trtllm_redrafter.distill_data import DistillSettings, build_corpus
 from trtllm_redrafter.drafter import Drafter, DrafterConfig, init_drafter
+from trtllm_redrafter.errors import RedrafterError
 
 
 def uniform_drafter(vocab: int, hidden: int) -> Drafter:
@@ -149,6 +150,28 @@ def test_resume_is_exact(tiny_smol, corpus, tmp_path):
     ha = json.loads((full / "history.json").read_text())
     hb = json.loads((part / "history.json").read_text())
     assert [r["loss"] for r in ha] == [r["loss"] for r in hb]
+
+
+def test_warm_start_continues_from_the_init_drafter(tiny_smol, corpus, tmp_path):
+    first = tmp_path / "first"
+    kw = dict(draft_vocab_size=40, lm_head_from_target=False)
+    train(settings_for(tiny_smol, corpus, first, **kw))
+    init_dir = first / "checkpoint" / "drafter"
+    init = Drafter.load(init_dir)
+    # zero steps would be a copy; one step at a tiny lr must stay next to the init and keep its V'
+    warm = tmp_path / "warm"
+    train(settings_for(tiny_smol, corpus, warm, steps=1, lr=1e-6, init_drafter=str(init_dir), **kw))
+    got = Drafter.load(warm / "checkpoint" / "drafter")
+    assert torch.equal(got.draft_vocab, init.draft_vocab)
+    for (k, x), (_, y) in zip(init.state_dict().items(), got.state_dict().items()):
+        assert torch.allclose(x, y, atol=1e-4), k
+    cold = tmp_path / "cold"
+    train(settings_for(tiny_smol, corpus, cold, steps=1, lr=1e-6, **kw))
+    fresh = Drafter.load(cold / "checkpoint" / "drafter")
+    assert not torch.allclose(fresh.lm_head[0].linear.weight, got.lm_head[0].linear.weight, atol=1e-3)
+    # an architecture that does not match is refused with the differing fields named
+    with pytest.raises(RedrafterError, match="num_draft_layers"):
+        train(settings_for(tiny_smol, corpus, tmp_path / "bad", init_drafter=str(init_dir), num_draft_layers=2, **kw))
 
 
 def test_torchrun_two_processes_match_one_process_with_accumulation(tiny_smol, corpus, tmp_path):

@@ -485,6 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("kd_weight", float, 1.0, "weight of the KL term (0 with --ce-weight 1: plain CE on the corpus)"),
         ("features", str, None, "precomputed target features (distill-features): no target forward"),
         ("draft_vocab_size", int, 0, "> 0: propose only the V' most frequent response tokens"),
+        ("init_drafter", str, None, "warm start from this drafter directory (same architecture; keeps its V')"),
         ("exit_dim", int, None, "ResBlock width (default: the target's hidden size)"),
         ("num_draft_layers", int, 1, "ResBlocks"),
         ("rnn_formula", str, "apple", "apple | trtllm"),

@@ -292,6 +292,7 @@ class TrainSettings:
     ce_weight: float = 0.0
     kd_weight: float = 1.0  # 0 with ce_weight 1 = plain CE on the corpus tokens (the ablation)
     features: str | None = None  # precomputed target features (distill-features): no target forward
+    init_drafter: str | None = None  # warm start: a trained drafter of the same architecture (and its V')
     draft_vocab_size: int = 0  # > 0: the drafter proposes only the most frequent V' response tokens
     exit_dim: int | None = None  # None: the target's hidden size
     num_draft_layers: int = 1
@@ -375,6 +376,26 @@ def make_drafter(settings: TrainSettings, target, draft_vocab: torch.Tensor | No
     return drafter
 
 
+def load_init_drafter(settings: TrainSettings, target) -> Drafter:
+    """The warm-start drafter; its architecture must be the one ``settings`` describe."""
+    head = target.get_output_embeddings().weight.detach().float()
+    init = Drafter.load(Path(settings.init_drafter), torch.float32, head)
+    cfg, hidden = init.config, target.config.hidden_size
+    want = {
+        "vocab_size": head.shape[0],
+        "hidden_size": hidden,
+        "exit_dim": settings.exit_dim or hidden,
+        "num_draft_layers": settings.num_draft_layers,
+        "rnn_formula": settings.rnn_formula,
+        "lm_head_from_target": settings.lm_head_from_target,
+        "draft_vocab_size": settings.draft_vocab_size,
+    }
+    diff = [f"{k}: drafter {getattr(cfg, k)!r}, settings {v!r}" for k, v in want.items() if getattr(cfg, k) != v]
+    if diff:
+        raise RedrafterError(f"--init-drafter {settings.init_drafter} does not match the settings: " + "; ".join(diff))
+    return init
+
+
 def _dist_info() -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
@@ -416,8 +437,11 @@ def train(settings: TrainSettings, resume: bool = False, stop_after: int | None 
     eval_samples = [s for s in corpus if s.job_id % settings.eval_every_nth_sample == 0]
     if not train_samples:
         raise RedrafterError("the corpus has no training samples after the held-out split")
+    init = load_init_drafter(settings, target) if settings.init_drafter else None
     draft_vocab = None
-    if settings.draft_vocab_size:
+    if init is not None and settings.draft_vocab_size:
+        draft_vocab = init.draft_vocab.clone()  # the warm start keeps its own draft vocabulary
+    elif settings.draft_vocab_size:
         vocab = target.get_output_embeddings().weight.shape[0]
         responses = [
             s.tokens[1:] if settings.features else torch.tensor(s.tokens[s.prompt_len :]) for s in train_samples
@@ -454,6 +478,8 @@ def train(settings: TrainSettings, resume: bool = False, stop_after: int | None 
 
     torch.manual_seed(settings.seed)
     drafter = make_drafter(settings, target, draft_vocab)
+    if init is not None:
+        drafter.load_state_dict(init.state_dict())
     model: nn.Module = Unroll(drafter, settings.num_steps)
     if world > 1:
         model = nn.parallel.DistributedDataParallel(model)
