@@ -105,12 +105,16 @@ class HFTarget:
         # indices, valid: [bs, k]; indices point into the n slots appended by the last verify
         n = self._pending
         k = indices.shape[1]
+        # beam 0 is packed first, so when it wins (and always in AR mode) its path is slots 0..k-1:
+        # the accepted entries already sit in place and only the tail is cut
+        in_place = bool((indices == torch.arange(k)).all())
         for layer in self.cache.layers:
             for name in ("keys", "values"):
                 kv = getattr(layer, name)  # [bs, heads, S + n, d]
                 s = kv.shape[2] - n
-                idx = indices[:, None, :, None].expand(-1, kv.shape[1], -1, kv.shape[3])
-                kv[:, :, s : s + k] = kv[:, :, s:].gather(2, idx)  # in place: O(n), not O(S)
+                if not in_place:
+                    idx = indices[:, None, :, None].expand(-1, kv.shape[1], -1, kv.shape[3])
+                    kv[:, :, s : s + k] = kv[:, :, s:].gather(2, idx)  # in place: O(n), not O(S)
                 setattr(layer, name, kv[:, :, : s + k])
         self.kv_valid = torch.cat([self.kv_valid[:, :-n], valid], dim=1)  # [bs, S + k]
         assert self.kv_valid.shape[1] == self.cache.layers[0].keys.shape[2], (k, n)
