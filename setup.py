@@ -26,6 +26,8 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5"],
+        # the optional llama.cpp row of `bench` (compiles from source, about 5 min on 2 cores)
+        "llamacpp": ["llama-cpp-python>=0.3", "diskcache>=5"],
         # Installable only from NVIDIA's index / inside NVIDIA's container; never imported by the CPU path.
         "trtllm": ["tensorrt_llm", "tensorrt", "cuda-python"],
     },
