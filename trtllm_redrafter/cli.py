@@ -16,6 +16,7 @@ from pathlib import Path
 
 from trtllm_redrafter.decode import DecodeConfig
 from trtllm_redrafter.errors import RedrafterError
+from trtllm_redrafter.files import read_jsonl
 from trtllm_redrafter.models import DEFAULT_MODEL, DTYPES
 from trtllm_redrafter.trtllm.cli_commands import add_parsers as add_trtllm_parsers
 
@@ -71,8 +72,6 @@ def read_prompts(args: argparse.Namespace) -> list[str | list[dict]]:
     path = Path(args.prompts_file)
     if not path.is_file():
         raise RedrafterError(f"prompts file {path} not found")
-    from trtllm_redrafter.files import read_jsonl
-
     prompts: list[str | list[dict]] = []
     for n, obj in read_jsonl(path):
         if isinstance(obj.get("prompt"), str):

@@ -34,6 +34,7 @@ import torch
 from tqdm import tqdm
 
 from trtllm_redrafter.errors import RedrafterError
+from trtllm_redrafter.files import write_json_atomic
 
 SOURCES = ("sharegpt", "alpaca", "code_alpaca", "gsm8k")
 MANIFEST = "manifest.json"
@@ -146,12 +147,6 @@ def model_fingerprint(model_dir: Path) -> str:
             for block in iter(lambda: fh.read(1 << 24), b""):
                 h.update(block)
     return h.hexdigest()
-
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def read_shard(data_dir: Path, shard: dict) -> dict:
@@ -323,11 +318,11 @@ def build_corpus(settings: DistillSettings, out_dir: Path, data_dir: Path, max_s
             "response_tokens": sum(s["response_tokens"] for s in manifest["shards"]),
             "tokens": sum(s["tokens"] for s in manifest["shards"]),
         }
-        _write_json_atomic(out_dir / MANIFEST, manifest)
+        write_json_atomic(out_dir / MANIFEST, manifest)
         bar.update(len(jobs))
         bar.set_postfix(resp_tokens=manifest["counts"]["response_tokens"])
     bar.close()
-    _write_json_atomic(out_dir / MANIFEST, manifest)
+    write_json_atomic(out_dir / MANIFEST, manifest)
     return manifest
 
 
@@ -406,5 +401,5 @@ def build_original_corpus(settings: DistillSettings, out_dir: Path, data_dir: Pa
         "response_tokens": sum(s["response_tokens"] for s in manifest["shards"]),
         "tokens": sum(s["tokens"] for s in manifest["shards"]),
     }
-    _write_json_atomic(out_dir / MANIFEST, manifest)
+    write_json_atomic(out_dir / MANIFEST, manifest)
     return manifest

@@ -102,8 +102,8 @@ def build_features(
 ) -> dict:
     """Compute (or resume) the features of every corpus shard; ``max_shards`` stops early (tests)."""
 
-    from trtllm_redrafter.distill_data import _write_json_atomic, model_fingerprint, read_manifest, read_shard
-    from trtllm_redrafter.files import save_safetensors
+    from trtllm_redrafter.distill_data import model_fingerprint, read_manifest, read_shard
+    from trtllm_redrafter.files import save_safetensors, write_json_atomic
     from trtllm_redrafter.models import load_target_model, parse_dtype, resolve_model
 
     if topk <= 0 or batch_tokens <= 0:
@@ -158,7 +158,7 @@ def build_features(
         manifest["mean_topk_mass"] = sum(s["mass"] * s["rows"] for s in manifest["shards"]) / max(
             1, manifest["counts"]["rows"]
         )
-        _write_json_atomic(out_dir / MANIFEST, manifest)
+        write_json_atomic(out_dir / MANIFEST, manifest)
         bar.update(1)
     bar.close()
     return manifest

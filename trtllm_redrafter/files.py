@@ -23,6 +23,13 @@ def save_safetensors(tensors: dict[str, torch.Tensor], path: str | Path, metadat
     os.chmod(path, 0o666 & ~umask)
 
 
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write JSON through a temporary file and a rename, so a killed job never leaves half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
     """(line number, object) for every non-blank line; a line that is not a JSON object is refused."""
     for n, line in enumerate(Path(path).read_text().splitlines(), 1):
