@@ -339,11 +339,11 @@ def choose_draft_vocab(responses: list[torch.Tensor], size: int, vocab_size: int
     return torch.tensor(sorted(order), dtype=torch.int32)
 
 
-def make_drafter(settings: TrainSettings, target, draft_vocab: torch.Tensor | None = None) -> Drafter:
+def drafter_config(settings: TrainSettings, target) -> DrafterConfig:
+    """The drafter architecture that ``settings`` describe for this target."""
     hidden = target.config.hidden_size
-    head = target.get_output_embeddings().weight
-    cfg = DrafterConfig(
-        vocab_size=head.shape[0],
+    return DrafterConfig(
+        vocab_size=target.get_output_embeddings().weight.shape[0],
         hidden_size=hidden,
         exit_dim=settings.exit_dim or hidden,
         num_draft_layers=settings.num_draft_layers,
@@ -352,6 +352,12 @@ def make_drafter(settings: TrainSettings, target, draft_vocab: torch.Tensor | No
         lm_head_from_target=settings.lm_head_from_target,
         draft_vocab_size=settings.draft_vocab_size,
     )
+
+
+def make_drafter(settings: TrainSettings, target, draft_vocab: torch.Tensor | None = None) -> Drafter:
+    hidden = target.config.hidden_size
+    head = target.get_output_embeddings().weight
+    cfg = drafter_config(settings, target)
     drafter = init_drafter(cfg, seed=settings.seed)
     if cfg.draft_vocab_size:
         drafter.draft_vocab.copy_(draft_vocab)
@@ -380,17 +386,8 @@ def load_init_drafter(settings: TrainSettings, target) -> Drafter:
     """The warm-start drafter; its architecture must be the one ``settings`` describe."""
     head = target.get_output_embeddings().weight.detach().float()
     init = Drafter.load(Path(settings.init_drafter), torch.float32, head)
-    cfg, hidden = init.config, target.config.hidden_size
-    want = {
-        "vocab_size": head.shape[0],
-        "hidden_size": hidden,
-        "exit_dim": settings.exit_dim or hidden,
-        "num_draft_layers": settings.num_draft_layers,
-        "rnn_formula": settings.rnn_formula,
-        "lm_head_from_target": settings.lm_head_from_target,
-        "draft_vocab_size": settings.draft_vocab_size,
-    }
-    diff = [f"{k}: drafter {getattr(cfg, k)!r}, settings {v!r}" for k, v in want.items() if getattr(cfg, k) != v]
+    have, want = asdict(init.config), asdict(drafter_config(settings, target))
+    diff = [f"{k}: drafter {have[k]!r}, settings {v!r}" for k, v in want.items() if have[k] != v]
     if diff:
         raise RedrafterError(f"--init-drafter {settings.init_drafter} does not match the settings: " + "; ".join(diff))
     return init
