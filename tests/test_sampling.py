@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -228,6 +229,21 @@ def test_distribution_is_exact(target, kind, nb, dl, temperature, top_k, top_p):
     assert p > ALPHA, f"chi-square p = {p:.2e}"
     if kind == "good":  # the tree walk is really exercised: drafts get accepted
         assert tps > 1.3
+
+
+def test_distribution_is_exact_with_the_lookup_beam(target):
+    """The context-lookup beam (lookup.py) is one more deterministic candidate: still exact."""
+    cfg = DecodeConfig(
+        num_beams=2, draft_len=2, max_new_tokens=L, temperature=1.0, seed=99, lookup_ngram=2, lookup_min_ngram=1
+    )
+    drafter = init_drafter(DrafterConfig(V, 32, exit_dim=32), seed=3).double()
+    counts = sample_counts(target, cfg, drafter=drafter)
+    tps = sample_counts.tokens_per_step
+    sample_counts(target, replace(cfg, lookup_ngram=0), drafter=drafter)
+    p = chi_square_pvalue(counts, exact_joint(target, cfg), SAMPLES)
+    print(f"[lookup beam] chi-square p = {p:.3f}, tokens/step {tps:.2f} (without: {sample_counts.tokens_per_step:.2f})")
+    assert p > ALPHA, f"chi-square p = {p:.2e}"
+    assert tps > sample_counts.tokens_per_step  # the extra beam was accepted
 
 
 def first_beam_rule(probs, draft_tokens, draft_indices, rand_validation, rand_sample):

@@ -135,7 +135,7 @@ class ReDrafterMethod:
         start = time.perf_counter()
         row = decoder.generate([prompt_ids])[0]
         total = time.perf_counter() - start
-        nb, dl = decoder.config.beam_shape
+        nb, dl = decoder.config.tree_shape
         return Generation(
             token_ids=list(row.token_ids),
             total_s=total,

@@ -3,6 +3,7 @@
 One step, for every active row of the batch at once:
 
     1. beam_search(drafter, h, root)        -> draft_tokens [bs, nb, bl]       (beam_search.py)
+       (+ with_lookup_beam(history) when lookup_ngram > 0: one more beam copied from the context, lookup.py)
     2. pack_beams(draft_tokens)             -> packed tree, mask, offsets      (tree.py)
     3. target.verify(tree, positions)       -> logits [bs, n, V], hidden       (target.py, ONE forward)
     4. accept_greedy(argmax, tree)          -> num_accepted_tokens, best beam  (accept.py)
@@ -30,6 +31,7 @@ from trtllm_redrafter.accept import accept_greedy
 from trtllm_redrafter.beam_search import beam_search
 from trtllm_redrafter.drafter import Drafter
 from trtllm_redrafter.errors import RedrafterError
+from trtllm_redrafter.lookup import PAD, with_lookup_beam
 from trtllm_redrafter.sampling import accept_sampling, sample_from, warp_logits
 from trtllm_redrafter.target import Target
 from trtllm_redrafter.tree import pack_beams
@@ -49,6 +51,8 @@ class DecodeConfig:
     top_k: int = 0  # 0 = off
     top_p: float = 1.0
     seed: int = 0  # sampling seed: the same seed and inputs give the same output
+    lookup_ngram: int = 0  # > 0: add one context-lookup beam matching up to this many tokens (lookup.py)
+    lookup_min_ngram: int = 2
 
     def validate(self) -> None:
         if self.mode not in ("redrafter", "ar"):
@@ -61,6 +65,11 @@ class DecodeConfig:
             raise RedrafterError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
         if self.temperature < 0 or self.top_k < 0 or not 0 < self.top_p <= 1:
             raise RedrafterError("sampling needs temperature >= 0, top_k >= 0 and 0 < top_p <= 1")
+        if self.lookup_ngram < 0 or (self.lookup_ngram and not 1 <= self.lookup_min_ngram <= self.lookup_ngram):
+            raise RedrafterError(
+                f"lookup needs lookup_ngram >= 0 and 1 <= lookup_min_ngram <= lookup_ngram, "
+                f"got {self.lookup_ngram} and {self.lookup_min_ngram}"
+            )
 
     @property
     def sampling(self) -> bool:
@@ -70,6 +79,16 @@ class DecodeConfig:
     def beam_shape(self) -> tuple[int, int]:
         """(nb, draft_len) actually used: AR mode verifies one token per step."""
         return (1, 0) if self.mode == "ar" else (self.num_beams, self.draft_len)
+
+    @property
+    def lookup(self) -> bool:
+        return self.mode == "redrafter" and self.lookup_ngram > 0
+
+    @property
+    def tree_shape(self) -> tuple[int, int]:
+        """(beams verified per step, draft_len): the drafter's beams plus the lookup beam."""
+        nb, dl = self.beam_shape
+        return nb + int(self.lookup), dl
 
 
 @dataclass
@@ -162,6 +181,7 @@ class Decoder:
         prefill_s = time.perf_counter() - t0
         positions = valid.sum(-1)  # [bs] position of the root token
         live = torch.arange(len(prompts))  # prompt index of each batch row
+        history = torch.cat([input_ids.masked_fill(~valid, PAD), root[:, None]], dim=1)  # [bs, T+1], lookup.py
         for row in self.rows:
             row.prefill_s = prefill_s
         yield from self._emit(live, root[:, None], torch.ones_like(root))
@@ -174,10 +194,13 @@ class Decoder:
             if not keep_rows.all():  # finished rows leave the batch
                 idx = keep_rows.nonzero()[:, 0]
                 live, root, hidden, positions = live[idx], root[idx], hidden[idx], positions[idx]
+                history = history[idx]
                 self.target.select_rows(idx)
 
-            # 1-2. draft and pack
+            # 1-2. draft (plus the context-lookup beam) and pack
             beams = self.propose(hidden, root, nb, draft_len)  # [bs, nb, bl]
+            if cfg.lookup:
+                beams = with_lookup_beam(beams, history, cfg.lookup_ngram, cfg.lookup_min_ngram)  # [bs, nb+1, bl]
             tree = pack_beams(beams)
             # 3. verify every candidate in one target forward
             logits, tree_hidden = self.target.verify(
@@ -186,7 +209,7 @@ class Decoder:
             # 4. accept: greedy, or exact sampling with rand_data_validation / rand_data_sample
             if cfg.sampling:
                 bs = beams.shape[0]
-                rand_validation = torch.rand(bs, nb, draft_len, generator=gen)  # [bs, nb, bl-1]
+                rand_validation = torch.rand(bs, beams.shape[1], draft_len, generator=gen)  # [bs, nb(+1), bl-1]
                 rand_sample = torch.rand(bs, generator=gen)  # [bs]
                 acc = accept_sampling(self._probs(logits), beams, tree.draft_indices, rand_validation, rand_sample)
             else:
@@ -199,6 +222,8 @@ class Decoder:
             positions = positions + acc.num_accepted_tokens
             hidden = tree_hidden.gather(1, acc.hidden_index[:, None, None].expand(-1, 1, tree_hidden.shape[-1]))[:, 0]
             root = acc.next_token
+            if cfg.lookup:
+                history = append_right_aligned(history, acc.accepted_tokens, acc.num_accepted_tokens)
 
             now = time.perf_counter()
             for b, r in enumerate(live.tolist()):
@@ -260,6 +285,17 @@ class Decoder:
                 if hits:
                     row.done, row.stop_reason, row.text = True, "stop_string", text[: min(hits)]
             yield StepEvent(row=r, new_tokens=new, done=row.done)
+
+
+def append_right_aligned(history: torch.Tensor, tokens: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """history [bs, L] (left-padded with PAD) + the first counts[b] of tokens [bs, k] -> [bs, L'],
+    still right-aligned; leading all-PAD columns are dropped."""
+    k = tokens.shape[1]
+    cat = torch.cat([history, tokens], dim=1)  # [bs, L+k]
+    src = torch.arange(cat.shape[1])[None, :] - (k - counts)[:, None]  # shift each row right by k - count
+    out = torch.where(src >= 0, cat.gather(1, src.clamp(min=0)), PAD)
+    first = int((out != PAD).any(0).long().argmax())  # first column any row uses
+    return out[:, first:]
 
 
 def left_pad(prompts: list[list[int]], pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

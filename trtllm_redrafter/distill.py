@@ -232,13 +232,14 @@ def drafter_loss(
             return out
 
         p_sel = shifted(p_logp_all, float("-inf"))[sel]  # [M, V'] or [M, K]
-        p = p_sel.exp()
-        if p_ids is not None:
-            q_at = q_sel.gather(-1, shifted(p_ids, 0)[sel].clamp(min=0))  # [M, K]
-            kl = torch.where(p > 0, p * (p_sel - q_at), 0.0).sum(-1)  # [M]
-        else:
-            kl = torch.where(p > 0, p * (p_sel - q_sel), 0.0).sum(-1)  # [M]
-        kl = torch.nan_to_num(kl)  # a row whose whole top K lies outside V' carries no KD signal
+        # a row whose whole top K lies outside V' is NaN after the renormalisation: it carries no KD
+        # signal. Zero p and log p there *before* the product, so no NaN reaches the gradient either
+        # (a where() after the product would still multiply its NaN branch's gradient by zero).
+        has_p = p_sel.exp() > 0  # False for -inf and NaN
+        p = torch.where(has_p, p_sel.exp(), 0.0)
+        log_p = torch.where(has_p, p_sel, 0.0)
+        q_ref = q_sel.gather(-1, shifted(p_ids, 0)[sel].clamp(min=0)) if p_ids is not None else q_sel  # [M, K|V']
+        kl = (p * (log_p - torch.where(has_p, q_ref, 0.0))).sum(-1)  # [M]
         loss_k = kd_weight * kl.sum()
         kl_sum += float(kl.detach().sum())
         if ce_weight > 0:
@@ -547,6 +548,12 @@ def train(settings: TrainSettings, resume: bool = False, stop_after: int | None 
             for key in stats:
                 stats[key] += float(getattr(res, key) if key != "loss" else res.loss.detach()) / settings.grad_accum
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, settings.clip))
+        if not math.isfinite(grad_norm) or not math.isfinite(stats["loss"]):
+            # never let one bad batch turn the weights into NaN: stop with the last good checkpoint
+            raise RedrafterError(
+                f"step {step + 1}: non-finite loss ({stats['loss']}) or gradient norm ({grad_norm}); the "
+                f"weights were not updated. The last checkpoint in {ckpt} is intact; check the data or lower --lr"
+            )
         optim.step()
         sched.step()
         step += 1

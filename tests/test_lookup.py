@@ -1,0 +1,88 @@
+"""The context-lookup beam: worked example, matching rules, history bookkeeping, and exactness
+(greedy parity in float64 on three architectures; exact sampling is in test_sampling.py)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import hf_greedy, tiny_model
+
+from trtllm_redrafter.decode import DecodeConfig, Decoder, append_right_aligned
+from trtllm_redrafter.drafter import DrafterConfig, init_drafter
+from trtllm_redrafter.errors import RedrafterError
+from trtllm_redrafter.lookup import PAD, lookup_beam, with_lookup_beam
+from trtllm_redrafter.target import HFTarget
+
+
+def test_worked_example():
+    """docs/lookup.md: the tail (5, 6) occurred at the start; its continuation is copied."""
+    beam, found = lookup_beam(torch.tensor([[5, 6, 7, 8, 5, 6]]), draft_len=3)
+    assert beam.tolist() == [[6, 7, 8, 5]]
+    assert found.tolist() == [True]
+
+
+def test_longest_ngram_wins_over_a_later_shorter_match():
+    # bigram (1, 2) occurs at the start -> continue with 3; unigram 2 also occurs later (-> 9)
+    history = torch.tensor([[1, 2, 3, 4, 2, 9, 1, 2]])
+    assert lookup_beam(history, 2, max_ngram=2, min_ngram=1)[0].tolist() == [[2, 3, 4]]
+    # with unigrams only, the latest occurrence of 2 wins
+    assert lookup_beam(history, 2, max_ngram=1, min_ngram=1)[0].tolist() == [[2, 9, 1]]
+
+
+def test_a_loop_continues_periodically():
+    beam, found = lookup_beam(torch.tensor([[7, 4, 5, 4, 5]]), draft_len=5, max_ngram=2, min_ngram=2)
+    assert found.tolist() == [True]
+    assert beam.tolist() == [[5, 4, 5, 4, 5, 4]]
+
+
+def test_no_match_and_padding_never_match():
+    history = torch.tensor([[PAD, PAD, 1, 2, 3], [PAD, PAD, PAD, PAD, 4]])
+    beam, found = lookup_beam(history, draft_len=2, max_ngram=3, min_ngram=1)
+    assert found.tolist() == [False, False]
+    assert beam[:, 0].tolist() == [3, 4]  # the root stays in front
+    # without a match the extra beam repeats beam 0, which packing folds away
+    drafts = torch.tensor([[[3, 8, 9]], [[4, 1, 1]]])
+    assert with_lookup_beam(drafts, history, 3, 1)[:, 1].tolist() == [[3, 8, 9], [4, 1, 1]]
+
+
+def test_rows_match_independently():
+    history = torch.tensor([[PAD, 1, 2, 1], [3, 4, 5, 6]])
+    beam, found = lookup_beam(history, draft_len=1, max_ngram=2, min_ngram=1)
+    assert found.tolist() == [True, False]
+    assert beam[0].tolist() == [1, 2]
+
+
+def test_append_keeps_rows_right_aligned():
+    history = torch.tensor([[PAD, PAD, 1, 2], [PAD, 5, 6, 7]])
+    tokens = torch.tensor([[3, 4, 0], [8, 0, 0]])
+    out = append_right_aligned(history, tokens, torch.tensor([2, 1]))
+    assert out.tolist() == [[1, 2, 3, 4], [5, 6, 7, 8]]  # the all-PAD leading columns are dropped
+    out = append_right_aligned(history, torch.tensor([[3, 0, 0], [8, 9, 10]]), torch.tensor([1, 3]))
+    assert out.tolist() == [[PAD, PAD, PAD, 1, 2, 3], [5, 6, 7, 8, 9, 10]]
+
+
+def test_settings_are_checked():
+    with pytest.raises(RedrafterError, match="lookup"):
+        DecodeConfig(lookup_ngram=2, lookup_min_ngram=3).validate()
+    with pytest.raises(RedrafterError, match="lookup"):
+        DecodeConfig(lookup_ngram=-1).validate()
+
+
+PROMPTS = [[5, 6, 7, 5, 6, 7, 5, 6], [3, 4], [11, 12, 13, 11, 12, 13, 14, 15, 16]]
+
+
+@pytest.mark.parametrize("bs", [1, 3])
+def test_greedy_parity_with_the_lookup_beam(arch, bs):
+    """float64: with the extra beam the output is still exactly HF greedy, and the lookup beam is
+    accepted at least once (the tiny models repeat themselves)."""
+    model = tiny_model(arch)
+    prompts = PROMPTS[:bs]
+    ref = hf_greedy(model, prompts, 48)
+    drafter = init_drafter(DrafterConfig(96, 32, exit_dim=48), seed=1).double()
+    cfg = DecodeConfig(num_beams=2, draft_len=3, max_new_tokens=48, lookup_ngram=3, lookup_min_ngram=1)
+    plain = Decoder(HFTarget(model), drafter, DecodeConfig(num_beams=2, draft_len=3, max_new_tokens=48)).generate(
+        prompts
+    )
+    rows = Decoder(HFTarget(model), drafter, cfg).generate(prompts)
+    assert [r.token_ids for r in rows] == ref
+    assert sum(r.steps for r in rows) < sum(r.steps for r in plain)  # the lookup beam helped
