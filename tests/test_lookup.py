@@ -86,3 +86,18 @@ def test_greedy_parity_with_the_lookup_beam(arch, bs):
     rows = Decoder(HFTarget(model), drafter, cfg).generate(prompts)
     assert [r.token_ids for r in rows] == ref
     assert sum(r.steps for r in rows) < sum(r.steps for r in plain)  # the lookup beam helped
+
+
+def test_worked_example_packed_with_the_drafter_beams():
+    """docs/lookup.md, step 2: the lookup beam shares the root and the token 7 with beam 0, so the
+    tree grows by one node (8), not by a whole beam."""
+    from trtllm_redrafter.tree import pack_beams
+
+    history = torch.tensor([[5, 6, 7, 8, 5, 6]])
+    drafts = torch.tensor([[[6, 7, 9], [6, 3, 4]]])
+    beams = with_lookup_beam(drafts, history, max_ngram=3, min_ngram=2)
+    assert beams.tolist() == [[[6, 7, 9], [6, 3, 4], [6, 7, 8]]]
+    tree = pack_beams(beams)
+    assert tree.tokens.tolist() == [[6, 7, 9, 3, 4, 8]]
+    assert tree.draft_indices.tolist() == [[[0, 1, 2], [0, 3, 4], [0, 1, 5]]]
+    assert tree.position_offsets.tolist() == [[0, 1, 2, 1, 2, 2]]

@@ -5,6 +5,7 @@ with the same ``max_new_tokens`` and the same EOS ids, on the same machine at th
 
     hf              transformers ``generate(do_sample=False)``: the baseline
     redrafter       the reference runtime (``ReDrafter`` / ``Decoder``), nb x draft_len beams
+    redrafter_lookup  the same plus the context-lookup beam (lookup.py, docs/lookup.md)
     prompt_lookup   transformers ``generate(prompt_lookup_num_tokens=10)``
     assisted        transformers ``generate(assistant_model=...)``, a smaller model of the same tokenizer
     llamacpp        llama-cpp-python, plain greedy decoding of the alias' GGUF file (optional)
@@ -47,7 +48,7 @@ from trtllm_redrafter.bench_methods import (
 from trtllm_redrafter.errors import RedrafterError
 from trtllm_redrafter.models import DEFAULT_MODEL
 
-METHODS = ("hf", "redrafter", "prompt_lookup", "assisted", "llamacpp", "trtllm")
+METHODS = ("hf", "redrafter", "redrafter_lookup", "prompt_lookup", "assisted", "llamacpp", "trtllm")
 BASELINES = {"trtllm": "trtllm_base", "trtllm_base": None}  # speedup reference; every other method: "hf"
 DEFAULT_BASELINE = "hf"
 
@@ -67,6 +68,8 @@ class BenchSettings:
     repeats: int = 1
     warmup: int = 1
     prompt_lookup_tokens: int = 10
+    lookup_ngram: int = 3  # redrafter_lookup (and the sweep with sweep_lookup): the lookup beam's n-gram
+    sweep_lookup: bool = False  # the sweep verifies the lookup beam too
     assistant: str | None = None
     gguf: str | None = None
     engine: str | None = None
@@ -82,7 +85,7 @@ class BenchSettings:
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown:
             raise RedrafterError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
-        for name in ("repeats", "num_beams", "draft_len", "prompt_lookup_tokens"):
+        for name in ("repeats", "num_beams", "draft_len", "prompt_lookup_tokens", "lookup_ngram"):
             if getattr(self, name) < 1:
                 raise RedrafterError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.warmup < 0:
@@ -265,7 +268,9 @@ def run_sweep(
             if nb > head:
                 methods.skip(name, f"num_beams {nb} exceeds the draft vocabulary ({head})")
                 continue
-            methods.add(ReDrafterMethod(target.rd, DecodeConfig(num_beams=nb, draft_len=dl), name=name))
+            lookup = settings.lookup_ngram if settings.sweep_lookup else 0
+            config = DecodeConfig(num_beams=nb, draft_len=dl, lookup_ngram=lookup)
+            methods.add(ReDrafterMethod(target.rd, config, name=name))
     records = interleaved(methods, requests, prompts, settings, desc="sweep")
     hf = summary["overall"].get(DEFAULT_BASELINE, {})
     base_rate = hf.get("pooled_decode_tokens_per_s")
@@ -273,7 +278,7 @@ def run_sweep(
     for method in methods.runnable:
         cfg = method.config
         own = [r for r in records if r["method"] == method.name]
-        cells.append(sweep_cell(cfg.num_beams, cfg.draft_len, own, base_rate))
+        cells.append(sweep_cell(cfg.num_beams, cfg.draft_len, own, base_rate, lookup=cfg.lookup))
     if not cells:
         raise RedrafterError("no sweep shape could run")
     best = max(cells, key=lambda c: c["pooled_decode_tokens_per_s"] or 0.0)
@@ -286,6 +291,7 @@ def run_sweep(
     return {
         "beams": list(settings.sweep_beams),
         "draft_lens": list(settings.sweep_draft_lens),
+        "lookup_ngram": settings.lookup_ngram if settings.sweep_lookup else 0,
         "baseline_pooled_decode_tokens_per_s": base_rate,
         "cells": cells,
         "skipped": {n: s["reason"] for n, s in methods.status.items() if s["status"] != "ran"},

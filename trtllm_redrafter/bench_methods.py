@@ -276,7 +276,7 @@ def load_target(settings: BenchSettings) -> LoadedTarget:
     from trtllm_redrafter.api import ReDrafter, eos_ids
     from trtllm_redrafter.models import load_target_model, parse_dtype, resolve_model
 
-    if "redrafter" in settings.methods or settings.sweep:
+    if {"redrafter", "redrafter_lookup"} & set(settings.methods) or settings.sweep:
         rd = ReDrafter.load(settings.model, settings.drafter, settings.dtype, settings.drafter_seed)
         return LoadedTarget(rd.model, rd.tokenizer, rd.eos_token_ids, rd)
     model, tokenizer = load_target_model(resolve_model(settings.model), parse_dtype(settings.dtype))
@@ -291,14 +291,16 @@ def build_methods(settings: BenchSettings, target: LoadedTarget, context_tokens:
     for name in settings.methods:
         if name == "hf":
             methods.add(HFGenerate("hf", target.model, target.eos))
-        elif name == "redrafter":
-            config = DecodeConfig(num_beams=settings.num_beams, draft_len=settings.draft_len)
+        elif name in ("redrafter", "redrafter_lookup"):  # the drafter's beams, then plus the lookup beam
+            lookup = settings.lookup_ngram if name == "redrafter_lookup" else 0
+            config = DecodeConfig(num_beams=settings.num_beams, draft_len=settings.draft_len, lookup_ngram=lookup)
             config.validate()
             methods.add(
-                ReDrafterMethod(target.rd, config),
+                ReDrafterMethod(target.rd, config, name=name),
                 drafter=target.rd.drafter_source,
                 num_beams=settings.num_beams,
                 draft_len=settings.draft_len,
+                lookup_ngram=lookup,
             )
         elif name == "prompt_lookup":
             n = settings.prompt_lookup_tokens

@@ -158,12 +158,14 @@ def summarize(records: list[dict], baselines: dict[str, str | None], default_bas
     }
 
 
-def sweep_cell(num_beams: int, draft_len: int, records: list[dict], baseline_rate: float | None) -> dict:
+def sweep_cell(
+    num_beams: int, draft_len: int, records: list[dict], baseline_rate: float | None, lookup: bool = False
+) -> dict:
     rate = pooled(records, "decode_tokens", "decode_s")
     return {
         "num_beams": num_beams,
         "draft_len": draft_len,
-        "nb_x_bl": num_beams * (draft_len + 1),
+        "nb_x_bl": (num_beams + int(lookup)) * (draft_len + 1),  # the lookup beam is verified too
         "runs": len(records),
         "pooled_decode_tokens_per_s": rate,
         "decode_tokens_per_s": spread(values(records, "decode_tokens_per_s")),
@@ -268,7 +270,8 @@ def markdown(results: dict) -> str:
         lines += [f"- `{m}` ({s['status']}): {s['reason']}" for m, s in not_run.items()]
     if "sweep" in results:
         sweep = results["sweep"]
-        lines += ["", "## ReDrafter sweep (num_beams × draft_len)", ""]
+        with_lookup = f", plus the lookup beam (n-gram {sweep['lookup_ngram']})" if sweep.get("lookup_ngram") else ""
+        lines += ["", f"## ReDrafter sweep (num_beams × draft_len{with_lookup})", ""]
         lines += [
             "| nb | draft_len | nb·bl | pooled decode tok/s | tokens/step | speedup vs hf |",
             "|---|---|---|---|---|---|",
@@ -358,7 +361,7 @@ def plot_sweep(sweep: dict, path: Path) -> None:
             if not np.isnan(v):
                 ax.text(j, i, f"{v:.1f}" if key.endswith("_s") else f"{v:.2f}", ha="center", va="center", color="w")
         fig.colorbar(image, ax=ax)
-    fig.suptitle("ReDrafter sweep")
+    fig.suptitle("ReDrafter sweep" + (" + lookup beam" if sweep.get("lookup_ngram") else ""))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -36,6 +36,13 @@ def add_decode_args(p: argparse.ArgumentParser) -> None:
         default=DecodeConfig.draft_len,
         help="drafted tokens per beam (beam length = draft-len + 1)",
     )
+    p.add_argument(
+        "--lookup-ngram",
+        type=int,
+        default=DecodeConfig.lookup_ngram,
+        help="> 0: also verify one beam copied from the context after the last N..min tokens (docs/lookup.md); 0 = off",
+    )
+    p.add_argument("--lookup-min-ngram", type=int, default=DecodeConfig.lookup_min_ngram)
     p.add_argument("--max-new-tokens", type=int, default=256)
     p.add_argument("--mode", choices=["redrafter", "ar"], default="redrafter", help="ar = plain greedy, same model")
     p.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
@@ -59,6 +66,8 @@ def decode_config(args: argparse.Namespace):
         top_k=args.top_k,
         top_p=args.top_p,
         seed=args.seed,
+        lookup_ngram=args.lookup_ngram,
+        lookup_min_ngram=args.lookup_min_ngram,
     )
     cfg.validate()  # bad settings fail before the model is loaded
     return cfg
@@ -110,7 +119,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.json:
         print(
             f"[trtllm-redrafter] model {args.model} ({args.dtype}), drafter {rd.drafter_source}, mode {cfg.mode}, "
-            f"nb={cfg.num_beams} draft_len={cfg.draft_len}",
+            f"nb={cfg.num_beams} draft_len={cfg.draft_len} lookup_ngram={cfg.lookup_ngram}",
             file=sys.stderr,
         )
     if args.compare_ar and (not args.json or cfg.mode != "redrafter"):
@@ -347,6 +356,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         repeats=args.repeats,
         warmup=args.warmup,
         prompt_lookup_tokens=args.prompt_lookup_tokens,
+        lookup_ngram=args.lookup_ngram,
+        sweep_lookup=args.sweep_lookup,
         assistant=args.assistant,
         gguf=args.gguf,
         engine=args.engine,
@@ -387,6 +398,7 @@ def add_bench_parsers(sub) -> None:
     b.add_argument("--num-beams", type=int, default=DecodeConfig.num_beams)
     b.add_argument("--draft-len", type=int, default=DecodeConfig.draft_len)
     b.add_argument("--prompt-lookup-tokens", type=int, default=10, help="prompt_lookup_num_tokens of HF generate")
+    b.add_argument("--lookup-ngram", type=int, default=3, help="redrafter_lookup: longest n-gram of the lookup beam")
     b.add_argument("--assistant", default=None, help="assistant model for `assisted` (default: the known partner)")
     b.add_argument("--gguf", default=None, help="GGUF file for `llamacpp` (default: the alias' own)")
     b.add_argument("--engine", default=None, help="ReDrafter engine directory for `trtllm`")
@@ -395,6 +407,7 @@ def add_bench_parsers(sub) -> None:
     b.add_argument("--sweep", action="store_true", help="also sweep ReDrafter over num_beams x draft_len")
     b.add_argument("--sweep-beams", default="1,2,4,8")
     b.add_argument("--sweep-draft-lens", default="1,2,3,4,5")
+    b.add_argument("--sweep-lookup", action="store_true", help="the sweep adds the lookup beam (--lookup-ngram)")
     add_model_args(b)
     b.set_defaults(func=cmd_bench)
 
