@@ -52,7 +52,7 @@ class DecodeConfig:
     top_p: float = 1.0
     seed: int = 0  # sampling seed: the same seed and inputs give the same output
     lookup_ngram: int = 0  # > 0: add one context-lookup beam matching up to this many tokens (lookup.py)
-    lookup_min_ngram: int = 2
+    lookup_min_ngram: int = 1  # like HF prompt lookup, fall back to a single-token match
 
     def validate(self) -> None:
         if self.mode not in ("redrafter", "ar"):
