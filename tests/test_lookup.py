@@ -101,3 +101,41 @@ def test_worked_example_packed_with_the_drafter_beams():
     assert tree.tokens.tolist() == [[6, 7, 9, 3, 4, 8]]
     assert tree.draft_indices.tolist() == [[[0, 1, 2], [0, 3, 4], [0, 1, 5]]]
     assert tree.position_offsets.tolist() == [[0, 1, 2, 1, 2, 2]]
+
+
+def test_a_longer_lookup_beam_pads_the_drafter_beams():
+    """docs/lookup.md, step 3: lookup_len 4 with draft_len 1. The drafter's beams end in PAD, which
+    opens no node: the tree holds the drafter's tokens plus the lookup beam's own, nothing more."""
+    from trtllm_redrafter.accept import accept_greedy
+    from trtllm_redrafter.tree import pack_beams
+
+    history = torch.tensor([[5, 6, 7, 8, 9, 5, 6]])
+    drafts = torch.tensor([[[6, 7], [6, 2]]])
+    beams = with_lookup_beam(drafts, history, max_ngram=2, min_ngram=2, length=4)
+    assert beams.tolist() == [[[6, 7, PAD, PAD, PAD], [6, 2, PAD, PAD, PAD], [6, 7, 8, 9, 5]]]
+    tree = pack_beams(beams)
+    assert tree.tokens.tolist() == [[6, 7, 2, 8, 9, 5]]
+    assert tree.draft_indices.tolist() == [[[0, 1, 1, 1, 1], [0, 2, 2, 2, 2], [0, 1, 3, 4, 5]]]
+    assert tree.position_offsets.tolist() == [[0, 1, 1, 2, 3, 4]]
+    assert tree.mask[0, 5].tolist() == [True, True, False, True, True, True]  # 5 sees 6 7 8 9 and itself
+    assert tree.mask[0, 2].tolist() == [True, False, True, False, False, False]
+    # the target continues 7 8 9 5 -> the lookup beam is accepted whole, plus the bonus token 1
+    argmax = torch.tensor([[7, 8, 3, 9, 5, 1]])  # the target's argmax at each packed token
+    acc = accept_greedy(argmax, beams, tree.draft_indices)
+    assert acc.num_accepted_tokens.tolist() == [5] and acc.accepted_beam_index.tolist() == [2]
+    assert acc.accepted_tokens.tolist() == [[7, 8, 9, 5, 1]]
+    # if the target continues 7 then 4, beam 0 wins with one draft: a PAD never matches
+    acc = accept_greedy(torch.tensor([[7, 4, 3, 0, 0, 0]]), beams, tree.draft_indices)
+    assert acc.num_accepted_tokens.tolist() == [2] and acc.next_token.tolist() == [4]
+
+
+@pytest.mark.parametrize("dl, lookup_len", [(1, 4), (3, 1)])
+def test_greedy_parity_with_a_lookup_beam_of_another_length(arch, dl, lookup_len):
+    model = tiny_model(arch)
+    ref = hf_greedy(model, PROMPTS, 48)
+    drafter = init_drafter(DrafterConfig(96, 32, exit_dim=48), seed=1).double()
+    cfg = DecodeConfig(num_beams=2, draft_len=dl, max_new_tokens=48, lookup_ngram=3, lookup_len=lookup_len)
+    rows = Decoder(HFTarget(model), drafter, cfg).generate(PROMPTS)
+    assert [r.token_ids for r in rows] == ref
+    if lookup_len > dl:  # the long lookup beam was accepted whole at least once
+        assert max(a for r in rows for a in r.accepted) == lookup_len + 1

@@ -231,10 +231,18 @@ def test_distribution_is_exact(target, kind, nb, dl, temperature, top_k, top_p):
         assert tps > 1.3
 
 
-def test_distribution_is_exact_with_the_lookup_beam(target):
+@pytest.mark.parametrize("lookup_len", [0, 3])
+def test_distribution_is_exact_with_the_lookup_beam(target, lookup_len):
     """The context-lookup beam (lookup.py) is one more deterministic candidate: still exact."""
     cfg = DecodeConfig(
-        num_beams=2, draft_len=2, max_new_tokens=L, temperature=1.0, seed=99, lookup_ngram=2, lookup_min_ngram=1
+        num_beams=2,
+        draft_len=2,
+        max_new_tokens=L,
+        temperature=1.0,
+        seed=99,
+        lookup_ngram=2,
+        lookup_min_ngram=1,
+        lookup_len=lookup_len,  # 3: longer than the drafter's beams, which end in PAD
     )
     drafter = init_drafter(DrafterConfig(V, 32, exit_dim=32), seed=3).double()
     counts = sample_counts(target, cfg, drafter=drafter)

@@ -112,7 +112,7 @@ class ReDrafter:
 
     def result(self, row: RowState, config: DecodeConfig) -> dict:
         text = row.text if row.text is not None else self.decode(row.token_ids)
-        return {"token_ids": row.token_ids, "text": text, "stats": stats_of(row, config.tree_shape)}
+        return {"token_ids": row.token_ids, "text": text, "stats": stats_of(row, config.max_tree_tokens)}
 
     def stream_text(self, prompt_ids: list[int], config: DecodeConfig) -> Iterator[str | dict]:
         """Yield text pieces as tokens are accepted, then the final result dict."""

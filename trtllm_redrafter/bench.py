@@ -278,7 +278,7 @@ def run_sweep(
     for method in methods.runnable:
         cfg = method.config
         own = [r for r in records if r["method"] == method.name]
-        cells.append(sweep_cell(cfg.num_beams, cfg.draft_len, own, base_rate, lookup=cfg.lookup))
+        cells.append(sweep_cell(cfg.num_beams, cfg.draft_len, own, base_rate, cfg.max_tree_tokens))
     if not cells:
         raise RedrafterError("no sweep shape could run")
     best = max(cells, key=lambda c: c["pooled_decode_tokens_per_s"] or 0.0)

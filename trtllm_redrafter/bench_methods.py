@@ -135,7 +135,6 @@ class ReDrafterMethod:
         start = time.perf_counter()
         row = decoder.generate([prompt_ids])[0]
         total = time.perf_counter() - start
-        nb, dl = decoder.config.tree_shape
         return Generation(
             token_ids=list(row.token_ids),
             total_s=total,
@@ -144,7 +143,7 @@ class ReDrafterMethod:
             steps=row.steps,
             accepted=list(row.accepted),
             verified=row.verified,
-            nb_x_bl=nb * (dl + 1),
+            nb_x_bl=decoder.config.max_tree_tokens,
         )
 
 

@@ -159,13 +159,13 @@ def summarize(records: list[dict], baselines: dict[str, str | None], default_bas
 
 
 def sweep_cell(
-    num_beams: int, draft_len: int, records: list[dict], baseline_rate: float | None, lookup: bool = False
+    num_beams: int, draft_len: int, records: list[dict], baseline_rate: float | None, max_tree_tokens: int
 ) -> dict:
     rate = pooled(records, "decode_tokens", "decode_s")
     return {
         "num_beams": num_beams,
         "draft_len": draft_len,
-        "nb_x_bl": (num_beams + int(lookup)) * (draft_len + 1),  # the lookup beam is verified too
+        "nb_x_bl": max_tree_tokens,  # nb·bl, plus the lookup beam's tokens when it is on
         "runs": len(records),
         "pooled_decode_tokens_per_s": rate,
         "decode_tokens_per_s": spread(values(records, "decode_tokens_per_s")),

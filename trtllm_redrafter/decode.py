@@ -31,10 +31,10 @@ from trtllm_redrafter.accept import accept_greedy
 from trtllm_redrafter.beam_search import beam_search
 from trtllm_redrafter.drafter import Drafter
 from trtllm_redrafter.errors import RedrafterError
-from trtllm_redrafter.lookup import PAD, with_lookup_beam
+from trtllm_redrafter.lookup import with_lookup_beam
 from trtllm_redrafter.sampling import accept_sampling, sample_from, warp_logits
 from trtllm_redrafter.target import Target
-from trtllm_redrafter.tree import pack_beams
+from trtllm_redrafter.tree import PAD, pack_beams
 
 
 @dataclass
@@ -53,6 +53,7 @@ class DecodeConfig:
     seed: int = 0  # sampling seed: the same seed and inputs give the same output
     lookup_ngram: int = 0  # > 0: add one context-lookup beam matching up to this many tokens (lookup.py)
     lookup_min_ngram: int = 1  # like HF prompt lookup, fall back to a single-token match
+    lookup_len: int = 0  # drafted tokens of the lookup beam; 0 = draft_len (longer: docs/lookup.md)
 
     def validate(self) -> None:
         if self.mode not in ("redrafter", "ar"):
@@ -65,6 +66,8 @@ class DecodeConfig:
             raise RedrafterError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
         if self.temperature < 0 or self.top_k < 0 or not 0 < self.top_p <= 1:
             raise RedrafterError("sampling needs temperature >= 0, top_k >= 0 and 0 < top_p <= 1")
+        if self.lookup_len < 0:
+            raise RedrafterError(f"lookup_len must be >= 0 (0 = draft_len), got {self.lookup_len}")
         if self.lookup_ngram < 0 or (self.lookup_ngram and not 1 <= self.lookup_min_ngram <= self.lookup_ngram):
             raise RedrafterError(
                 f"lookup needs lookup_ngram >= 0 and 1 <= lookup_min_ngram <= lookup_ngram, "
@@ -85,10 +88,16 @@ class DecodeConfig:
         return self.mode == "redrafter" and self.lookup_ngram > 0
 
     @property
-    def tree_shape(self) -> tuple[int, int]:
-        """(beams verified per step, draft_len): the drafter's beams plus the lookup beam."""
+    def max_tree_tokens(self) -> int:
+        """Most tokens one step verifies: nb·bl, plus the lookup beam's tokens."""
         nb, dl = self.beam_shape
-        return nb + int(self.lookup), dl
+        return nb * (dl + 1) + (self.lookup_len or dl) + 1 if self.lookup else nb * (dl + 1)
+
+    @property
+    def max_draft_len(self) -> int:
+        """The deepest drafted token a step can add (the KV cache needs room for it)."""
+        _, dl = self.beam_shape
+        return max(dl, self.lookup_len) if self.lookup else dl
 
 
 @dataclass
@@ -111,8 +120,7 @@ class StepEvent:
     done: bool
 
 
-def stats_of(row: RowState, beam_shape: tuple[int, int]) -> dict:
-    nb, dl = beam_shape
+def stats_of(row: RowState, max_tree_tokens: int) -> dict:
     new = len(row.token_ids)
     decode_tokens = new - 1  # the first token comes from the prefill
     return {
@@ -122,7 +130,7 @@ def stats_of(row: RowState, beam_shape: tuple[int, int]) -> dict:
         "decode_tokens_per_s": (decode_tokens / row.decode_s) if row.decode_s > 0 else None,
         "time_to_first_token_s": row.prefill_s,
         "mean_verified_per_step": (row.verified / row.steps) if row.steps else None,
-        "nb_x_bl": nb * (dl + 1),
+        "nb_x_bl": max_tree_tokens,
         "stop_reason": row.stop_reason,
     }
 
@@ -200,7 +208,7 @@ class Decoder:
             # 1-2. draft (plus the context-lookup beam) and pack
             beams = self.propose(hidden, root, nb, draft_len)  # [bs, nb, bl]
             if cfg.lookup:
-                beams = with_lookup_beam(beams, history, cfg.lookup_ngram, cfg.lookup_min_ngram)  # [bs, nb+1, bl]
+                beams = with_lookup_beam(beams, history, cfg.lookup_ngram, cfg.lookup_min_ngram, cfg.lookup_len)
             tree = pack_beams(beams)
             # 3. verify every candidate in one target forward
             logits, tree_hidden = self.target.verify(
@@ -208,8 +216,8 @@ class Decoder:
             )
             # 4. accept: greedy, or exact sampling with rand_data_validation / rand_data_sample
             if cfg.sampling:
-                bs = beams.shape[0]
-                rand_validation = torch.rand(bs, beams.shape[1], draft_len, generator=gen)  # [bs, nb(+1), bl-1]
+                bs, n_beams, bl = beams.shape
+                rand_validation = torch.rand(bs, n_beams, bl - 1, generator=gen)  # [bs, nb(+1), bl-1]
                 rand_sample = torch.rand(bs, generator=gen)  # [bs]
                 acc = accept_sampling(self._probs(logits), beams, tree.draft_indices, rand_validation, rand_sample)
             else:
@@ -250,7 +258,7 @@ class Decoder:
     def _check_prompts(self, prompts: list[list[int]]) -> None:
         if not prompts:
             raise RedrafterError("no prompts given")
-        _, draft_len = self.config.beam_shape
+        draft_len = self.config.max_draft_len
         for i, p in enumerate(prompts):
             if len(p) == 0:
                 raise RedrafterError(f"prompt {i} is empty")

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import torch
 
-PAD = -1
+from trtllm_redrafter.tree import PAD
 
 
 def lookup_beam(
@@ -59,11 +59,20 @@ def lookup_beam(
     return beam, found
 
 
-def with_lookup_beam(draft_tokens: torch.Tensor, history: torch.Tensor, max_ngram: int, min_ngram: int) -> torch.Tensor:
-    """Append the lookup beam to the drafter's beams: [bs, nb, bl] -> [bs, nb + 1, bl].
+def with_lookup_beam(
+    draft_tokens: torch.Tensor, history: torch.Tensor, max_ngram: int, min_ngram: int, length: int = 0
+) -> torch.Tensor:
+    """Append the lookup beam to the drafter's beams: [bs, nb, dl+1] -> [bs, nb + 1, bl].
 
-    Rows without a match repeat beam 0, which packing folds into beam 0's nodes at no cost."""
-    bl = draft_tokens.shape[-1]
-    beam, found = lookup_beam(history, bl - 1, max_ngram, min_ngram)  # [bs, bl], [bs]
-    extra = torch.where(found[:, None], beam, draft_tokens[:, 0])  # [bs, bl]
-    return torch.cat([draft_tokens, extra[:, None, :]], dim=1)
+    ``length`` (0 = the drafter's draft_len) is the lookup beam's draft length. When the two differ,
+    bl = 1 + the longer one and the shorter beams end in PAD, which packing turns into no node
+    (tree.py), so a long lookup beam costs only its own tokens. Rows without a match repeat beam 0,
+    which packing folds into beam 0's nodes at no cost."""
+    bs, nb, dl1 = draft_tokens.shape
+    length = length or dl1 - 1
+    bl = max(dl1, length + 1)
+    beam, found = lookup_beam(history, length, max_ngram, min_ngram)  # [bs, length+1], [bs]
+    drafts = torch.cat([draft_tokens, draft_tokens.new_full((bs, nb, bl - dl1), PAD)], dim=2)  # [bs, nb, bl]
+    beam = torch.cat([beam, beam.new_full((bs, bl - length - 1), PAD)], dim=1)  # [bs, bl]
+    extra = torch.where(found[:, None], beam, drafts[:, 0])  # [bs, bl]
+    return torch.cat([drafts, extra[:, None, :]], dim=1)

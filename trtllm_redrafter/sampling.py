@@ -39,6 +39,7 @@ from __future__ import annotations
 import torch
 
 from trtllm_redrafter.accept import Acceptance, make_acceptance
+from trtllm_redrafter.tree import PAD
 
 
 def warp_logits(logits: torch.Tensor, temperature: float, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
@@ -86,8 +87,10 @@ def accept_sampling(
         through = draft_indices[:, :, j] == node[:, None]  # [bs, nb]
         child_node = draft_indices[:, :, j + 1]  # [bs, nb]
         first_owner = (child_node[:, :, None] == child_node[:, None, :]).long().argmax(-1)  # [bs, nb]
-        is_child = through & (first_owner == beam_ids[None, :])  # one entry per distinct child
         x = draft_tokens[:, :, j + 1]  # [bs, nb]
+        # one entry per distinct child; a PAD (a beam shorter than bl, tree.py) is no child
+        is_child = through & (first_owner == beam_ids[None, :]) & (x != PAD)
+        x = x.clamp(min=0)
         p_x = p_node.gather(1, x) * is_child  # [bs, nb]
         prior = p_x.cumsum(-1) - p_x  # mass of the earlier children
         u = rand_validation[:, :, j]

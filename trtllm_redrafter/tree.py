@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import torch
 
+PAD = -1  # a beam's tail past its own length (reference-only; see pack_beams)
+
 
 @dataclass
 class Tree:
@@ -67,11 +69,17 @@ def unpack_mask_bits(packed: torch.Tensor, n: int) -> torch.Tensor:
 
 
 def pack_beams(draft_tokens: torch.Tensor) -> Tree:
-    """Deduplicate beams [bs, nb, bl] into a packed prefix tree (see the module docstring)."""
+    """Deduplicate beams [bs, nb, bl] into a packed prefix tree (see the module docstring).
+
+    Reference-only extension: a beam may be shorter than bl, its tail filled with PAD (-1). A PAD
+    opens no node; its draft_indices entry repeats the beam's last real node, so per-beam unpacking
+    still works and a PAD never matches a target token (lookup.py uses this for a lookup beam longer
+    than the drafter's)."""
     bs, nb, bl = draft_tokens.shape
+    real = draft_tokens != PAD  # [bs, nb, bl]: True up to each beam's length
     first = prefix_match_indices(draft_tokens)  # [bs, nb, bl]
     beam_ids = torch.arange(nb)[None, :, None]
-    is_new = first == beam_ids  # [bs, nb, bl]: this (beam, depth) opens a new node
+    is_new = (first == beam_ids) & real  # [bs, nb, bl]: this (beam, depth) opens a new node
 
     # packed slot of every new node, in beam-major then depth order
     flat_new = is_new.reshape(bs, nb * bl)  # [bs, nb*bl]
@@ -79,16 +87,20 @@ def pack_beams(draft_tokens: torch.Tensor) -> Tree:
     gen_lengths = flat_new.sum(-1)  # [bs]
     n = int(gen_lengths.max())
 
-    # every (beam, depth) points at the slot of its first occurrence (beam `first`, same depth)
+    # every (beam, depth) points at the slot of its first occurrence (beam `first`, same depth);
+    # a PAD points at its beam's last real node
     depth_ids = torch.arange(bl)[None, None, :]
-    owner_flat = first * bl + depth_ids  # [bs, nb, bl] flat index of the owning node
+    depth = torch.minimum(depth_ids, real.sum(-1, keepdim=True) - 1)  # [bs, nb, bl]
+    owner = first.gather(2, depth)  # [bs, nb, bl]
+    owner_flat = owner * bl + depth  # [bs, nb, bl] flat index of the owning node
     draft_indices = slot.gather(1, owner_flat.reshape(bs, -1)).reshape(bs, nb, bl)
 
-    # scatter tokens and depths into their slots (padding slots keep token 0, depth 0)
+    # scatter tokens and depths into their slots (padding slots keep token 0, depth 0; a PAD
+    # rewrites its node's own token and depth, so it changes nothing)
     tokens = torch.zeros(bs, n, dtype=draft_tokens.dtype)
     offsets = torch.zeros(bs, n, dtype=torch.long)
-    tokens.scatter_(1, draft_indices.reshape(bs, -1), draft_tokens.reshape(bs, -1))
-    offsets.scatter_(1, draft_indices.reshape(bs, -1), depth_ids.expand(bs, nb, bl).reshape(bs, -1))
+    tokens.scatter_(1, draft_indices.reshape(bs, -1), draft_tokens.gather(2, depth).reshape(bs, -1))
+    offsets.scatter_(1, draft_indices.reshape(bs, -1), depth.reshape(bs, -1))
 
     # ancestor relation: node draft_indices[b, j] sees draft_indices[b, k] for every k <= j
     rows = draft_indices[:, :, :, None].expand(bs, nb, bl, bl)  # [bs, nb, j, k]

@@ -167,7 +167,7 @@ def run_trtllm(
         for stop in getattr(decode_config, "stop_strings", ()):
             if stop in text:
                 text, row.stop_reason = text[: text.index(stop)], "stop_string"
-        stats = stats_of(row, decode_config.beam_shape)
+        stats = stats_of(row, decode_config.max_tree_tokens)
         stats["mean_verified_per_step"] = None  # not observable through ModelRunnerCpp
         results.append({"token_ids": row.token_ids, "text": text, "stats": stats})
     return results
