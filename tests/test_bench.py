@@ -181,6 +181,7 @@ def _write(path: Path, text: str) -> Path:
         (["bench", "--dataset", "{empty}", "--out", "{tmp}/o", "--methods", "hf,vllm"], "unknown method(s) vllm"),
         (["bench", "--dataset", "{bad}", "--out", "{tmp}/o"], "neither a prompt nor input_ids"),
         (["bench", "--dataset", "{empty}", "--out", "{tmp}/o", "--repeats", "0"], "--repeats must be >= 1"),
+        (["bench", "--dataset", "{empty}", "--out", "{tmp}/o", "--lookup-len", "-2"], "--lookup-len must be >= 0"),
         (["prepare-dataset", "--out", "{tmp}/d.jsonl", "--data-dir", "{tmp}/none"], "no benchmark questions"),
         (["prepare-dataset", "--out", "{tmp}/d.jsonl", "--tasks", "qa,poetry"], "unknown task(s) poetry"),
     ],
@@ -277,7 +278,8 @@ def test_qwen_aliases_are_consistent_and_name_their_wheels(tmp_path, monkeypatch
 def test_sweep_with_the_lookup_beam(tiny_smol, tmp_path):
     dataset = prepare(tmp_path, tiny_smol, "--tasks", "qa", "--limit", "1")
     sweep = ["--sweep", "--sweep-beams", "1", "--sweep-draft-lens", "2", "--sweep-lookup", "--lookup-ngram", "2"]
+    sweep += ["--lookup-len", "4"]
     code, results = run_bench(tmp_path, dataset, tiny_smol, "--methods", "hf", *sweep)
     assert code == 0 and results["sweep"]["lookup_ngram"] == 2
-    assert [c["nb_x_bl"] for c in results["sweep"]["cells"]] == [2 * 3]
-    assert "plus the lookup beam (n-gram 2)" in (tmp_path / "out" / "results.md").read_text()
+    assert [c["nb_x_bl"] for c in results["sweep"]["cells"]] == [1 * 3 + 5]  # the drafter's beam + 5 lookup tokens
+    assert "plus the lookup beam (n-gram 2, lookup_len 4)" in (tmp_path / "out" / "results.md").read_text()

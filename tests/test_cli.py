@@ -78,6 +78,7 @@ def test_stop_string_cuts_text(capsys):
         (["run", "hi", "--draft-len", "-2"], "draft_len must be >= 1"),
         (["run", "hi", "--max-new-tokens", "0"], "max_new_tokens must be >= 1"),
         (["run", "hi", "--lookup-ngram", "-1"], "lookup needs lookup_ngram >= 0"),
+        (["run", "hi", "--lookup-len", "-1"], "lookup_len must be >= 0"),
         (["run", "hi", "--lookup-ngram", "2", "--lookup-min-ngram", "3"], "1 <= lookup_min_ngram <= lookup_ngram"),
         (["run", "   "], "the prompt is empty"),
         (["run", "hi", "--max-new-tokens", "9000"], "beyond the model's context of 8192"),

@@ -69,6 +69,7 @@ class BenchSettings:
     warmup: int = 1
     prompt_lookup_tokens: int = 10
     lookup_ngram: int = 3  # redrafter_lookup (and the sweep with sweep_lookup): the lookup beam's n-gram
+    lookup_len: int = 0  # its drafted tokens (0 = draft_len)
     sweep_lookup: bool = False  # the sweep verifies the lookup beam too
     assistant: str | None = None
     gguf: str | None = None
@@ -90,6 +91,8 @@ class BenchSettings:
                 raise RedrafterError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.warmup < 0:
             raise RedrafterError(f"--warmup must be >= 0, got {self.warmup}")
+        if self.lookup_len < 0:
+            raise RedrafterError(f"--lookup-len must be >= 0 (0 = draft-len), got {self.lookup_len}")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise RedrafterError(f"--max-new-tokens must be >= 1, got {self.max_new_tokens}")
         if self.threads is not None and self.threads < 1:
@@ -269,7 +272,7 @@ def run_sweep(
                 methods.skip(name, f"num_beams {nb} exceeds the draft vocabulary ({head})")
                 continue
             lookup = settings.lookup_ngram if settings.sweep_lookup else 0
-            config = DecodeConfig(num_beams=nb, draft_len=dl, lookup_ngram=lookup)
+            config = DecodeConfig(num_beams=nb, draft_len=dl, lookup_ngram=lookup, lookup_len=settings.lookup_len)
             methods.add(ReDrafterMethod(target.rd, config, name=name))
     records = interleaved(methods, requests, prompts, settings, desc="sweep")
     hf = summary["overall"].get(DEFAULT_BASELINE, {})
@@ -292,6 +295,7 @@ def run_sweep(
         "beams": list(settings.sweep_beams),
         "draft_lens": list(settings.sweep_draft_lens),
         "lookup_ngram": settings.lookup_ngram if settings.sweep_lookup else 0,
+        "lookup_len": settings.lookup_len if settings.sweep_lookup else 0,
         "baseline_pooled_decode_tokens_per_s": base_rate,
         "cells": cells,
         "skipped": {n: s["reason"] for n, s in methods.status.items() if s["status"] != "ran"},

@@ -292,7 +292,12 @@ def build_methods(settings: BenchSettings, target: LoadedTarget, context_tokens:
             methods.add(HFGenerate("hf", target.model, target.eos))
         elif name in ("redrafter", "redrafter_lookup"):  # the drafter's beams, then plus the lookup beam
             lookup = settings.lookup_ngram if name == "redrafter_lookup" else 0
-            config = DecodeConfig(num_beams=settings.num_beams, draft_len=settings.draft_len, lookup_ngram=lookup)
+            config = DecodeConfig(
+                num_beams=settings.num_beams,
+                draft_len=settings.draft_len,
+                lookup_ngram=lookup,
+                lookup_len=settings.lookup_len if lookup else 0,
+            )
             config.validate()
             methods.add(
                 ReDrafterMethod(target.rd, config, name=name),
@@ -300,6 +305,7 @@ def build_methods(settings: BenchSettings, target: LoadedTarget, context_tokens:
                 num_beams=settings.num_beams,
                 draft_len=settings.draft_len,
                 lookup_ngram=lookup,
+                lookup_len=config.lookup_len,
             )
         elif name == "prompt_lookup":
             n = settings.prompt_lookup_tokens

@@ -270,7 +270,12 @@ def markdown(results: dict) -> str:
         lines += [f"- `{m}` ({s['status']}): {s['reason']}" for m, s in not_run.items()]
     if "sweep" in results:
         sweep = results["sweep"]
-        with_lookup = f", plus the lookup beam (n-gram {sweep['lookup_ngram']})" if sweep.get("lookup_ngram") else ""
+        length = sweep.get("lookup_len") or "draft_len"
+        with_lookup = (
+            f", plus the lookup beam (n-gram {sweep['lookup_ngram']}, lookup_len {length})"
+            if sweep.get("lookup_ngram")
+            else ""
+        )
         lines += ["", f"## ReDrafter sweep (num_beams × draft_len{with_lookup})", ""]
         lines += [
             "| nb | draft_len | nb·bl | pooled decode tok/s | tokens/step | speedup vs hf |",

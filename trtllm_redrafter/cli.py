@@ -43,6 +43,7 @@ def add_decode_args(p: argparse.ArgumentParser) -> None:
         help="> 0: also verify one beam copied from the context after the last N..min tokens (docs/lookup.md); 0 = off",
     )
     p.add_argument("--lookup-min-ngram", type=int, default=DecodeConfig.lookup_min_ngram)
+    p.add_argument("--lookup-len", type=int, default=DecodeConfig.lookup_len, help="lookup beam tokens (0 = draft-len)")
     p.add_argument("--max-new-tokens", type=int, default=256)
     p.add_argument("--mode", choices=["redrafter", "ar"], default="redrafter", help="ar = plain greedy, same model")
     p.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
@@ -68,6 +69,7 @@ def decode_config(args: argparse.Namespace):
         seed=args.seed,
         lookup_ngram=args.lookup_ngram,
         lookup_min_ngram=args.lookup_min_ngram,
+        lookup_len=args.lookup_len,
     )
     cfg.validate()  # bad settings fail before the model is loaded
     return cfg
@@ -119,7 +121,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.json:
         print(
             f"[trtllm-redrafter] model {args.model} ({args.dtype}), drafter {rd.drafter_source}, mode {cfg.mode}, "
-            f"nb={cfg.num_beams} draft_len={cfg.draft_len} lookup_ngram={cfg.lookup_ngram}",
+            f"nb={cfg.num_beams} draft_len={cfg.draft_len} lookup_ngram={cfg.lookup_ngram} lookup_len={cfg.lookup_len}",
             file=sys.stderr,
         )
     if args.compare_ar and (not args.json or cfg.mode != "redrafter"):
@@ -357,6 +359,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         warmup=args.warmup,
         prompt_lookup_tokens=args.prompt_lookup_tokens,
         lookup_ngram=args.lookup_ngram,
+        lookup_len=args.lookup_len,
         sweep_lookup=args.sweep_lookup,
         assistant=args.assistant,
         gguf=args.gguf,
@@ -399,6 +402,7 @@ def add_bench_parsers(sub) -> None:
     b.add_argument("--draft-len", type=int, default=DecodeConfig.draft_len)
     b.add_argument("--prompt-lookup-tokens", type=int, default=10, help="prompt_lookup_num_tokens of HF generate")
     b.add_argument("--lookup-ngram", type=int, default=3, help="redrafter_lookup: longest n-gram of the lookup beam")
+    b.add_argument("--lookup-len", type=int, default=0, help="redrafter_lookup: beam tokens (0 = draft-len)")
     b.add_argument("--assistant", default=None, help="assistant model for `assisted` (default: the known partner)")
     b.add_argument("--gguf", default=None, help="GGUF file for `llamacpp` (default: the alias' own)")
     b.add_argument("--engine", default=None, help="ReDrafter engine directory for `trtllm`")
