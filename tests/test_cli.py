@@ -38,8 +38,9 @@ def test_json_output_and_ar_agree(capsys, tmp_path):
     for r in rows:
         assert 0 < len(r["token_ids"]) <= 12 and isinstance(r["text"], str)
         stats = r["stats"]
-        assert stats["new_tokens"] == len(r["token_ids"]) and stats["nb_x_bl"] == 2 * 3
-        assert stats["steps"] >= 1 and 1 <= stats["mean_verified_per_step"] <= 6
+        # the default tree: 2 drafter beams of 2 + 1 root, plus the lookup beam's 5 + 1 tokens
+        assert stats["new_tokens"] == len(r["token_ids"]) and stats["nb_x_bl"] == 2 * 3 + 6
+        assert stats["steps"] >= 1 and 1 <= stats["mean_verified_per_step"] <= 12
     code, out, _ = run_cli(capsys, "run", *common, "--mode", "ar")
     ar = [json.loads(line) for line in out.splitlines()]
     assert [r["token_ids"] for r in ar] == [r["token_ids"] for r in rows]

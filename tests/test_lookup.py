@@ -80,9 +80,8 @@ def test_greedy_parity_with_the_lookup_beam(arch, bs):
     ref = hf_greedy(model, prompts, 48)
     drafter = init_drafter(DrafterConfig(96, 32, exit_dim=48), seed=1).double()
     cfg = DecodeConfig(num_beams=2, draft_len=3, max_new_tokens=48, lookup_ngram=3, lookup_min_ngram=1)
-    plain = Decoder(HFTarget(model), drafter, DecodeConfig(num_beams=2, draft_len=3, max_new_tokens=48)).generate(
-        prompts
-    )
+    plain_cfg = DecodeConfig(num_beams=2, draft_len=3, max_new_tokens=48, lookup_ngram=0)
+    plain = Decoder(HFTarget(model), drafter, plain_cfg).generate(prompts)
     rows = Decoder(HFTarget(model), drafter, cfg).generate(prompts)
     assert [r.token_ids for r in rows] == ref
     assert sum(r.steps for r in rows) < sum(r.steps for r in plain)  # the lookup beam helped

@@ -18,8 +18,11 @@ PROMPTS = [[5, 6, 7, 8, 9, 10], [3, 4], [11, 12, 13, 14, 15, 16, 17, 18, 19], [4
 MAX_NEW = 48
 
 
-def run(model, prompts, drafter=None, proposer=None, nb=4, dl=3, mode="redrafter", eos=()):
-    cfg = DecodeConfig(num_beams=nb, draft_len=dl, max_new_tokens=MAX_NEW, mode=mode, eos_token_ids=tuple(eos))
+def run(model, prompts, drafter=None, proposer=None, nb=4, dl=3, mode="redrafter", eos=(), lookup=3):
+    """Decode with the default lookup beam on; ``lookup=0`` verifies the drafter's (oracle's) beams only."""
+    cfg = DecodeConfig(
+        num_beams=nb, draft_len=dl, max_new_tokens=MAX_NEW, mode=mode, eos_token_ids=tuple(eos), lookup_ngram=lookup
+    )
     return Decoder(HFTarget(model), drafter, cfg, proposer=proposer).generate(prompts)
 
 
@@ -43,7 +46,7 @@ def test_oracle_proposer_matches_generate(arch, bs, shape):
     ref = hf_greedy(model, prompts, MAX_NEW)
     oracle = OracleProposer(model, prompts, ref, seed=sum(shape))
     nb, dl = shape
-    rows = run(model, prompts, proposer=oracle, nb=nb, dl=dl)
+    rows = run(model, prompts, proposer=oracle, nb=nb, dl=dl, lookup=0)  # the oracle's beams alone
     assert [r.token_ids for r in rows] == ref
     # the oracle made long acceptances happen: fewer steps than tokens, full beams accepted
     accepted = [a for r in rows for a in r.accepted]

@@ -42,7 +42,7 @@ def test_oracle_matches_generate_with_long_acceptances(smol):
     ps = prompts(smol, 2)
     eos = list(smol.eos_token_ids)
     ref = hf_greedy(smol.model, ps, MAX_NEW, eos=eos)
-    cfg = DecodeConfig(num_beams=4, draft_len=4, max_new_tokens=MAX_NEW, eos_token_ids=tuple(eos))
+    cfg = DecodeConfig(num_beams=4, draft_len=4, max_new_tokens=MAX_NEW, eos_token_ids=tuple(eos), lookup_ngram=0)
     oracle = OracleProposer(smol.model, ps, ref, seed=0)
     rows = Decoder(smol.target, None, cfg, proposer=oracle).generate(ps)
     assert [r.token_ids for r in rows] == ref

@@ -273,7 +273,7 @@ def first_beam_rule(probs, draft_tokens, draft_indices, rand_validation, rand_sa
 
 
 def test_power_check_detects_a_biased_rule(target, monkeypatch):
-    cfg = DecodeConfig(num_beams=3, draft_len=2, max_new_tokens=L, temperature=1.0, seed=1234)
+    cfg = DecodeConfig(num_beams=3, draft_len=2, max_new_tokens=L, temperature=1.0, seed=1234, lookup_ngram=0)
     monkeypatch.setattr(decode, "accept_sampling", first_beam_rule)
     counts = sample_counts(target, cfg, proposer=TableProposer(target, cfg, "good"))
     p = chi_square_pvalue(counts, exact_joint(target, cfg), SAMPLES)

@@ -51,9 +51,11 @@ class DecodeConfig:
     top_k: int = 0  # 0 = off
     top_p: float = 1.0
     seed: int = 0  # sampling seed: the same seed and inputs give the same output
-    lookup_ngram: int = 0  # > 0: add one context-lookup beam matching up to this many tokens (lookup.py)
+    # the context-lookup beam (lookup.py, docs/lookup.md): on by default, the best on this CPU
+    # (docs/benchmarks.md, --sweep --sweep-lookup); lookup_ngram 0 = the drafter's beams only
+    lookup_ngram: int = 3  # match up to this many trailing tokens
     lookup_min_ngram: int = 1  # like HF prompt lookup, fall back to a single-token match
-    lookup_len: int = 0  # drafted tokens of the lookup beam; 0 = draft_len (longer: docs/lookup.md)
+    lookup_len: int = 5  # tokens the lookup beam proposes; 0 = draft_len
 
     def validate(self) -> None:
         if self.mode not in ("redrafter", "ar"):
