@@ -98,8 +98,12 @@ def run_trtllm(
     plugin_library: str | None = None,
 ) -> list[dict]:
     """Generate with a built engine; see the module docstring."""
+    from dataclasses import replace
+
     from trtllm_redrafter.decode import RowState, stats_of
 
+    if getattr(decode_config, "lookup_ngram", 0):  # the engine graph verifies the drafter's beams only
+        decode_config = replace(decode_config, lookup_ngram=0)  # (the lookup beam: docs/lookup.md, section 5)
     engine_dir = Path(engine_dir)
     status = trtllm_status()
     if not status.available:
