@@ -90,16 +90,20 @@ class DecodeConfig:
         return self.mode == "redrafter" and self.lookup_ngram > 0
 
     @property
+    def lookup_draft_len(self) -> int:
+        """Tokens the lookup beam proposes (lookup_len, 0 = draft_len); 0 when the beam is off."""
+        return (self.lookup_len or self.draft_len) if self.lookup else 0
+
+    @property
     def max_tree_tokens(self) -> int:
         """Most tokens one step verifies: nb·bl, plus the lookup beam's tokens."""
         nb, dl = self.beam_shape
-        return nb * (dl + 1) + (self.lookup_len or dl) + 1 if self.lookup else nb * (dl + 1)
+        return nb * (dl + 1) + (self.lookup_draft_len + 1 if self.lookup else 0)
 
     @property
     def max_draft_len(self) -> int:
         """The deepest drafted token a step can add (the KV cache needs room for it)."""
-        _, dl = self.beam_shape
-        return max(dl, self.lookup_len) if self.lookup else dl
+        return max(self.beam_shape[1], self.lookup_draft_len)
 
 
 @dataclass
@@ -210,7 +214,7 @@ class Decoder:
             # 1-2. draft (plus the context-lookup beam) and pack
             beams = self.propose(hidden, root, nb, draft_len)  # [bs, nb, bl]
             if cfg.lookup:
-                beams = with_lookup_beam(beams, history, cfg.lookup_ngram, cfg.lookup_min_ngram, cfg.lookup_len)
+                beams = with_lookup_beam(beams, history, cfg.lookup_ngram, cfg.lookup_min_ngram, cfg.lookup_draft_len)
             tree = pack_beams(beams)
             # 3. verify every candidate in one target forward
             logits, tree_hidden = self.target.verify(

@@ -235,8 +235,9 @@ def drafter_loss(
         # a row whose whole top K lies outside V' is NaN after the renormalisation: it carries no KD
         # signal. Zero p and log p there *before* the product, so no NaN reaches the gradient either
         # (a where() after the product would still multiply its NaN branch's gradient by zero).
-        has_p = p_sel.exp() > 0  # False for -inf and NaN
-        p = torch.where(has_p, p_sel.exp(), 0.0)
+        p_exp = p_sel.exp()
+        has_p = p_exp > 0  # False for -inf and NaN
+        p = torch.where(has_p, p_exp, 0.0)
         log_p = torch.where(has_p, p_sel, 0.0)
         q_ref = q_sel.gather(-1, shifted(p_ids, 0)[sel].clamp(min=0)) if p_ids is not None else q_sel  # [M, K|V']
         kl = (p * (log_p - torch.where(has_p, q_ref, 0.0))).sum(-1)  # [M]

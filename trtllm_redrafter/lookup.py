@@ -11,7 +11,7 @@ same prefix, packing shares the nodes.
     history  [bs, L]   prompt + emitted tokens per row, left-padded with -1; the last column is
                        the root (the token the target chose, not yet verified in the cache)
     beam     [bs, bl]  root followed by draft_len copied tokens
-    found    [bs]      False where no n-gram matched; the beam then repeats ``fallback``
+    found    [bs]      False where no n-gram matched (with_lookup_beam then repeats beam 0)
 
 Matching, for n = max_ngram down to min_ngram (longest wins): the tail history[L-n:] is compared
 with every earlier window history[p:p+n], p + n < L. The latest match ends at e = p + n; its
