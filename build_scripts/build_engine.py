@@ -10,7 +10,7 @@ Writes OUT/checkpoint (TensorRT-LLM checkpoint) and OUT/engine. Exit status 0 bu
 
 import sys
 
-from trtllm_redrafter.trtllm.cli_commands import main
+from trtllm_redrafter.cli.engine import main
 
 if __name__ == "__main__":
     sys.exit(main(["build", *sys.argv[1:]]))

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         from trtllm_redrafter.api import encode_prompt
-        from trtllm_redrafter.decode import DecodeConfig
+        from trtllm_redrafter.runtime.decode import DecodeConfig
         from trtllm_redrafter.trtllm.runtime import engine_config, engine_tokenizer, run_trtllm
 
         built = engine_config(args.engine)

@@ -52,7 +52,7 @@ ARCHS = ["llama", "qwen2", "mistral"]
 
 def hf_greedy(model, prompts: list[list[int]], max_new_tokens: int, eos: list[int] | None = None) -> list[list[int]]:
     """Reference: transformers generate(do_sample=False), left padded, trimmed at EOS."""
-    from trtllm_redrafter.decode import left_pad
+    from trtllm_redrafter.runtime.decode import left_pad
 
     ids, valid = left_pad(prompts)
     out = model.generate(

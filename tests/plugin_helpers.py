@@ -63,11 +63,11 @@ def documented_outputs(path: Path) -> list[str]:
 
 def install_fake_trt(monkeypatch, registry, network) -> None:
     """Stand-in `tensorrt` / `tensorrt_llm` modules around a fake plugin registry and network, so
-    trtllm_redrafter.plugins can be exercised without TensorRT."""
+    trtllm_redrafter.ops.plugins can be exercised without TensorRT."""
     import sys
     import types
 
-    from trtllm_redrafter import plugins
+    from trtllm_redrafter.ops import plugins
 
     trt = types.ModuleType("tensorrt")
     trt.get_plugin_registry = lambda: registry

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from trtllm_redrafter.accept import accept_greedy
-from trtllm_redrafter.tree import pack_beams
+from trtllm_redrafter.runtime.accept import accept_greedy
+from trtllm_redrafter.runtime.tree import pack_beams
 
 
 def test_golden_acceptance():

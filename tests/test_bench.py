@@ -16,8 +16,8 @@ import pytest
 from transformers import AutoTokenizer
 
 from trtllm_redrafter.api import encode_prompt
-from trtllm_redrafter.bench_data import TASKS, load_questions, select_questions
-from trtllm_redrafter.bench_report import add_agreement, summarize
+from trtllm_redrafter.bench.data import TASKS, load_questions, select_questions
+from trtllm_redrafter.bench.report import add_agreement, summarize
 from trtllm_redrafter.cli import main
 from trtllm_redrafter.errors import RedrafterError
 from trtllm_redrafter.models import ALIASES, ChunkedGgufAlias, gguf_path, join_chunks

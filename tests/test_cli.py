@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from trtllm_redrafter.cli import main
-from trtllm_redrafter.drafter import DrafterConfig, init_drafter
+from trtllm_redrafter.runtime.drafter import DrafterConfig, init_drafter
 
 pytestmark = pytest.mark.slow
 SMOL_VOCAB, SMOL_HIDDEN = 49152, 576
@@ -169,7 +169,7 @@ def test_export_drafter_ships_a_smaller_copy(capsys, tmp_path):
     )
     assert code == 0 and json.loads(out)["dtype"] == "bfloat16"
     assert (dst / "run.json").is_file()
-    from trtllm_redrafter.drafter import Drafter
+    from trtllm_redrafter.runtime.drafter import Drafter
 
     assert Drafter.load(dst).input_proj.weight.dtype == torch.float32  # loads in any dtype
     assert run_cli(capsys, "export-drafter", str(tmp_path / "src"), str(dst))[0] == 2  # not empty: refused

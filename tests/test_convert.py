@@ -15,8 +15,8 @@ import torch
 from conftest import ARCHS, HIDDEN, VOCAB, tiny_model
 from safetensors.torch import load_file, save_file
 
-from trtllm_redrafter.drafter import DrafterConfig, init_drafter
 from trtllm_redrafter.errors import RedrafterError
+from trtllm_redrafter.runtime.drafter import DrafterConfig, init_drafter
 from trtllm_redrafter.trtllm.convert import ConvertSettings, convert_checkpoint
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
@@ -326,7 +326,7 @@ def test_draft_vocab_names_shapes_dtypes(tiny, tmp_path, lm_head_from_target):
 
 
 def _beams_of(drafter, embed, seed: int = 0):
-    from trtllm_redrafter.beam_search import beam_search
+    from trtllm_redrafter.runtime.beam_search import beam_search
 
     gen = torch.Generator().manual_seed(seed)
     hidden = torch.randn(3, HIDDEN, generator=gen)
@@ -338,7 +338,7 @@ def _beams_of(drafter, embed, seed: int = 0):
 @pytest.mark.parametrize("lm_head_from_target", [True, False])
 def test_draft_vocab_round_trip(tiny, tmp_path, tp, lm_head_from_target):
     """De-converted shards give back the drafter exactly: its tensors, the table, and its beams."""
-    from trtllm_redrafter.drafter import Drafter
+    from trtllm_redrafter.runtime.drafter import Drafter
 
     model, state, drafter_dir, dstate = tiny(
         "llama", draft_vocab_size=DRAFT_VOCAB, lm_head_from_target=lm_head_from_target

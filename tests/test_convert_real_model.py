@@ -12,8 +12,8 @@ import torch
 from safetensors.torch import load_file
 from test_convert import assert_same, expected_base, load_shards, reassemble
 
-from trtllm_redrafter.drafter import DrafterConfig, init_drafter
 from trtllm_redrafter.errors import RedrafterError
+from trtllm_redrafter.runtime.drafter import DrafterConfig, init_drafter
 from trtllm_redrafter.trtllm.convert import ConvertSettings, convert_checkpoint
 
 pytestmark = pytest.mark.slow

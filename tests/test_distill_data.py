@@ -10,7 +10,7 @@ from conftest import save_tiny_with_tokenizer
 from safetensors.torch import load_file
 
 from trtllm_redrafter.cli import main
-from trtllm_redrafter.distill_data import DistillSettings, build_corpus, eval_prompts, load_training_prompts
+from trtllm_redrafter.training.corpus import DistillSettings, build_corpus, eval_prompts, load_training_prompts
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="shared/data is not beside the repo")
@@ -163,7 +163,7 @@ def test_original_responses_corpus_pairs_each_prompt_with_its_dataset_answer(tin
     """The CE ablation's corpus: same prompt order as the KD plan, the dataset's own answers."""
     from transformers import AutoTokenizer
 
-    from trtllm_redrafter.distill_data import build_original_corpus, load_training_pairs
+    from trtllm_redrafter.training.corpus import build_original_corpus, load_training_pairs
 
     data = fake_data(tmp_path / "data")
     out = tmp_path / "orig"

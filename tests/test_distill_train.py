@@ -15,10 +15,13 @@ from conftest import save_tiny_with_tokenizer
 from test_distill_data import fake_data
 
 from trtllm_redrafter.cli import main
-from trtllm_redrafter.distill import SparseTarget, TrainSettings, Unroll, drafter_loss, target_to_draft, train
-from trtllm_redrafter.distill_data import DistillSettings, build_corpus
-from trtllm_redrafter.drafter import Drafter, DrafterConfig, init_drafter
 from trtllm_redrafter.errors import RedrafterError
+from trtllm_redrafter.runtime.drafter import Drafter, DrafterConfig, init_drafter
+from trtllm_redrafter.training.batches import SparseTarget
+from trtllm_redrafter.training.corpus import DistillSettings, build_corpus
+from trtllm_redrafter.training.loss import Unroll, drafter_loss, target_to_draft
+from trtllm_redrafter.training.settings import TrainSettings
+from trtllm_redrafter.training.train import train
 
 
 def uniform_drafter(vocab: int, hidden: int) -> Drafter:

@@ -8,9 +8,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from trtllm_redrafter.beam_search import beam_search
-from trtllm_redrafter.drafter import Drafter, DrafterConfig, check_compatible, init_drafter
 from trtllm_redrafter.errors import RedrafterError
+from trtllm_redrafter.runtime.beam_search import beam_search
+from trtllm_redrafter.runtime.drafter import Drafter, DrafterConfig, check_compatible, init_drafter
 
 
 def test_apple_layout_names_and_shapes(tmp_path):

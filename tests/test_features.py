@@ -9,24 +9,16 @@ import torch
 from test_distill_data import fake_data
 from test_distill_train import settings_for
 
-from trtllm_redrafter.beam_search import beam_search
 from trtllm_redrafter.cli import main
-from trtllm_redrafter.distill import (
-    SparseTarget,
-    Unroll,
-    batch_inputs,
-    choose_draft_vocab,
-    collate,
-    drafter_loss,
-    load_corpus,
-    target_outputs,
-    target_to_draft,
-    train,
-)
-from trtllm_redrafter.distill_data import DistillSettings, build_corpus, model_fingerprint
-from trtllm_redrafter.drafter import Drafter, DrafterConfig, init_drafter
-from trtllm_redrafter.features import build_features, load_features
 from trtllm_redrafter.models import load_target_model
+from trtllm_redrafter.runtime.beam_search import beam_search
+from trtllm_redrafter.runtime.drafter import Drafter, DrafterConfig, init_drafter
+from trtllm_redrafter.training.batches import SparseTarget, batch_inputs, collate, load_corpus, target_outputs
+from trtllm_redrafter.training.corpus import DistillSettings, build_corpus, model_fingerprint
+from trtllm_redrafter.training.drafter_init import choose_draft_vocab
+from trtllm_redrafter.training.features import build_features, load_features
+from trtllm_redrafter.training.loss import Unroll, drafter_loss, target_to_draft
+from trtllm_redrafter.training.train import train
 
 
 @pytest.fixture(scope="module")

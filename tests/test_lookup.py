@@ -7,11 +7,11 @@ import pytest
 import torch
 from conftest import hf_greedy, tiny_model
 
-from trtllm_redrafter.decode import DecodeConfig, Decoder, append_right_aligned
-from trtllm_redrafter.drafter import DrafterConfig, init_drafter
 from trtllm_redrafter.errors import RedrafterError
-from trtllm_redrafter.lookup import PAD, lookup_beam, with_lookup_beam
-from trtllm_redrafter.target import HFTarget
+from trtllm_redrafter.runtime.decode import DecodeConfig, Decoder, append_right_aligned
+from trtllm_redrafter.runtime.drafter import DrafterConfig, init_drafter
+from trtllm_redrafter.runtime.lookup import PAD, lookup_beam, with_lookup_beam
+from trtllm_redrafter.runtime.target import HFTarget
 
 
 def test_worked_example():
@@ -90,7 +90,7 @@ def test_greedy_parity_with_the_lookup_beam(arch, bs):
 def test_worked_example_packed_with_the_drafter_beams():
     """docs/lookup.md, step 2: the lookup beam shares the root and the token 7 with beam 0, so the
     tree grows by one node (8), not by a whole beam."""
-    from trtllm_redrafter.tree import pack_beams
+    from trtllm_redrafter.runtime.tree import pack_beams
 
     history = torch.tensor([[5, 6, 7, 8, 5, 6]])
     drafts = torch.tensor([[[6, 7, 9], [6, 3, 4]]])
@@ -105,8 +105,8 @@ def test_worked_example_packed_with_the_drafter_beams():
 def test_a_longer_lookup_beam_pads_the_drafter_beams():
     """docs/lookup.md, step 3: lookup_len 4 with draft_len 1. The drafter's beams end in PAD, which
     opens no node: the tree holds the drafter's tokens plus the lookup beam's own, nothing more."""
-    from trtllm_redrafter.accept import accept_greedy
-    from trtllm_redrafter.tree import pack_beams
+    from trtllm_redrafter.runtime.accept import accept_greedy
+    from trtllm_redrafter.runtime.tree import pack_beams
 
     history = torch.tensor([[5, 6, 7, 8, 9, 5, 6]])
     drafts = torch.tensor([[[6, 7], [6, 2]]])

@@ -10,9 +10,9 @@ import pytest
 import torch
 from conftest import HIDDEN, VOCAB, OracleProposer, hf_greedy, tiny_model
 
-from trtllm_redrafter.decode import DecodeConfig, Decoder
-from trtllm_redrafter.drafter import DrafterConfig, init_drafter
-from trtllm_redrafter.target import HFTarget
+from trtllm_redrafter.runtime.decode import DecodeConfig, Decoder
+from trtllm_redrafter.runtime.drafter import DrafterConfig, init_drafter
+from trtllm_redrafter.runtime.target import HFTarget
 
 PROMPTS = [[5, 6, 7, 8, 9, 10], [3, 4], [11, 12, 13, 14, 15, 16, 17, 18, 19], [40, 41, 42]]
 MAX_NEW = 48

@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from plugin_helpers import DTYPE_CODES, I32, PTR, load_build_libs, n_cap, ptr
 
-from trtllm_redrafter.accept import accept_greedy
-from trtllm_redrafter.tree import pack_beams, unpack_mask_bits
+from trtllm_redrafter.runtime.accept import accept_greedy
+from trtllm_redrafter.runtime.tree import pack_beams, unpack_mask_bits
 
 
 class HostKernels:

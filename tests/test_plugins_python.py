@@ -1,4 +1,4 @@
-"""trtllm_redrafter/plugins.py without TensorRT: lazy imports, library lookup, consistency with the
+"""trtllm_redrafter/ops/plugins.py without TensorRT: lazy imports, library lookup, consistency with the
 C++ wrappers, and the calls it makes (against a stand-in ``tensorrt`` / ``tensorrt_llm``)."""
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from plugin_helpers import REPO, TRT_DIR, cxx_constant, documented_outputs, install_fake_trt
 
-from trtllm_redrafter import plugins
+from trtllm_redrafter.ops import plugins
 
 
 def test_import_does_not_import_tensorrt():
     code = (
-        "import sys, trtllm_redrafter.plugins as p; "
+        "import sys, trtllm_redrafter.ops.plugins as p; "
         "bad = [m for m in ('tensorrt', 'tensorrt_llm') if m in sys.modules]; "
         "assert not bad, bad; print(p.PACK_BEAMS_PLUGIN)"
     )

@@ -2,7 +2,7 @@
 
 plugins/build_libs.py builds libredrafter_host.so with g++ into a temporary directory; its host
 launchers run the CUDA kernels' own core functions in plain C++ loops. The oracle is
-``trtllm_redrafter/sampling.py``:
+``trtllm_redrafter/runtime/sampling.py``:
 
 * ``warp_softmax`` must equal ``torch.softmax(warp_logits(logits, 1 / inverted_temperature, top_k,
   top_p))`` to float tolerance, with the same masked tokens exactly. The masks are compared on every
@@ -17,7 +17,7 @@ launchers run the CUDA kernels' own core functions in plain C++ loops. The oracl
   ``test_accept_boundary_rows_are_rare`` asserts they are rare and that no other row differs.
 
 Also here: the nvcc device compile of the two kernels for sm_80 and sm_90, and the
-``trtllm_redrafter.plugins`` helpers of the two new plugins against a stand-in TensorRT.
+``trtllm_redrafter.ops.plugins`` helpers of the two new plugins against a stand-in TensorRT.
 """
 
 from __future__ import annotations
@@ -48,10 +48,10 @@ from plugin_helpers import (
     ptr,
 )
 
-from trtllm_redrafter import plugins
-from trtllm_redrafter.accept import Acceptance
-from trtllm_redrafter.sampling import accept_sampling, warp_logits
-from trtllm_redrafter.tree import pack_beams
+from trtllm_redrafter.ops import plugins
+from trtllm_redrafter.runtime.accept import Acceptance
+from trtllm_redrafter.runtime.sampling import accept_sampling, warp_logits
+from trtllm_redrafter.runtime.tree import pack_beams
 
 # Rows whose inverse-CDF target lies within SAMPLE_MARGIN (relative to the total) of a cdf value may
 # draw a different token: cdf values and the total are float32 roundings of double sums, so a
@@ -767,7 +767,7 @@ def test_sampling_kernels_device_compile_sm80_sm90(tmp_path: Path):
 
 
 # ---------------------------------------------------------------------------------------------
-# trtllm_redrafter.plugins: the two new plugins (stand-in tensorrt / tensorrt_llm)
+# trtllm_redrafter.ops.plugins: the two new plugins (stand-in tensorrt / tensorrt_llm)
 
 
 def test_sampling_plugin_names_match_the_cpp_wrappers():

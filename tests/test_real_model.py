@@ -10,7 +10,7 @@ import torch
 from conftest import OracleProposer, hf_greedy
 
 from trtllm_redrafter.api import ReDrafter
-from trtllm_redrafter.decode import DecodeConfig, Decoder
+from trtllm_redrafter.runtime.decode import DecodeConfig, Decoder
 
 pytestmark = pytest.mark.slow
 MT_BENCH = Path(__file__).resolve().parents[2] / "shared" / "data" / "mt_bench" / "question.jsonl"

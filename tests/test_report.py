@@ -39,7 +39,7 @@ def test_missing_file(tmp_path, capsys):
 
 
 def test_by_category_pools_each_category(tmp_path):
-    from trtllm_redrafter.report import by_category
+    from trtllm_redrafter.bench.summary import by_category
 
     questions = tmp_path / "q.jsonl"
     questions.write_text("".join(json.dumps({"category": c}) + "\n" for c in ["a", "a", "b"]))

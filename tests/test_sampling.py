@@ -16,13 +16,13 @@ import pytest
 import torch
 from conftest import tiny_model
 
-from trtllm_redrafter import decode
-from trtllm_redrafter.accept import Acceptance
-from trtllm_redrafter.decode import DecodeConfig, Decoder
-from trtllm_redrafter.drafter import DrafterConfig, init_drafter
-from trtllm_redrafter.sampling import accept_sampling, warp_logits
-from trtllm_redrafter.target import HFTarget
-from trtllm_redrafter.tree import pack_beams
+from trtllm_redrafter.runtime import decode
+from trtllm_redrafter.runtime.accept import Acceptance
+from trtllm_redrafter.runtime.decode import DecodeConfig, Decoder
+from trtllm_redrafter.runtime.drafter import DrafterConfig, init_drafter
+from trtllm_redrafter.runtime.sampling import accept_sampling, warp_logits
+from trtllm_redrafter.runtime.target import HFTarget
+from trtllm_redrafter.runtime.tree import pack_beams
 
 V = 12
 PROMPT = [3, 5, 7]
@@ -257,7 +257,7 @@ def test_distribution_is_exact_with_the_lookup_beam(target, lookup_len):
 def first_beam_rule(probs, draft_tokens, draft_indices, rand_validation, rand_sample):
     """A biased rule (the power check): test only beam 0, and on rejection sample from the full
     target distribution instead of the residual, so drafted tokens are over-represented."""
-    from trtllm_redrafter.sampling import sample_from
+    from trtllm_redrafter.runtime.sampling import sample_from
 
     bs, nb, bl = draft_tokens.shape
     rows = torch.arange(bs)

@@ -6,7 +6,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trtllm_redrafter.tree import pack_beams, pack_mask_bits, prefix_match_indices, unpack_mask_bits, unpack_per_beam
+from trtllm_redrafter.runtime.tree import (
+    pack_beams,
+    pack_mask_bits,
+    prefix_match_indices,
+    unpack_mask_bits,
+    unpack_per_beam,
+)
 
 
 def test_golden_three_beams():

@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 from test_convert import save_drafter
 
 from trtllm_redrafter import cli
-from trtllm_redrafter.trtllm import cli_commands
+from trtllm_redrafter.cli import engine as cli_commands
 from trtllm_redrafter.trtllm.availability import DISABLE_ENV, EXIT_TRTLLM_UNAVAILABLE, UNAVAILABLE
 
 REPO = Path(__file__).resolve().parents[1]
@@ -111,7 +111,7 @@ def test_build_default_model_without_trtllm(capsys, tmp_path, no_trtllm):
     """The acceptance run: the default model converts, then build stops with exit 3."""
     from test_convert_real_model import SMOL_HIDDEN, SMOL_VOCAB
 
-    from trtllm_redrafter.drafter import DrafterConfig, init_drafter
+    from trtllm_redrafter.runtime.drafter import DrafterConfig, init_drafter
 
     init_drafter(DrafterConfig(SMOL_VOCAB, SMOL_HIDDEN, exit_dim=SMOL_HIDDEN, lm_head_from_target=True)).save(
         tmp_path / "drafter"
@@ -126,13 +126,12 @@ def test_build_default_model_without_trtllm(capsys, tmp_path, no_trtllm):
 
 
 def test_importing_never_imports_tensorrt():
-    modules = [
+    modules = ["trtllm_redrafter.cli.engine"] + [
         "trtllm_redrafter.trtllm." + m
         for m in (
             "availability",
             "builder",
             "checkpoint_config",
-            "cli_commands",
             "convert",
             "drafter_module",
             "engine_io",

@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.trtllm, pytest.mark.skipif(not STATUS.available, reaso
 
 @pytest.fixture(scope="module")
 def plugin_library():
-    from trtllm_redrafter.plugins import plugin_library_path
+    from trtllm_redrafter.ops.plugins import plugin_library_path
 
     try:
         return str(plugin_library_path())
@@ -44,7 +44,7 @@ def test_engine_io_names(tmp_path, tiny_smol, plugin_library):
     """The built engine exposes every name of engine_io (unused inputs of greedy engines included)."""
     import tensorrt as trt
 
-    from trtllm_redrafter.drafter import DrafterConfig, init_drafter
+    from trtllm_redrafter.runtime.drafter import DrafterConfig, init_drafter
     from trtllm_redrafter.trtllm import engine_io
 
     vocab = json.loads((Path(tiny_smol) / "config.json").read_text())["vocab_size"]
@@ -64,9 +64,9 @@ def test_tiny_engine_is_exact(tmp_path, tiny_smol, plugin_library, rnn_formula):
     from conftest import hf_greedy
     from transformers import AutoModelForCausalLM
 
-    from trtllm_redrafter.decode import DecodeConfig, stats_of
-    from trtllm_redrafter.decode import RowState as Row
-    from trtllm_redrafter.drafter import DrafterConfig, init_drafter
+    from trtllm_redrafter.runtime.decode import DecodeConfig, stats_of
+    from trtllm_redrafter.runtime.decode import RowState as Row
+    from trtllm_redrafter.runtime.drafter import DrafterConfig, init_drafter
     from trtllm_redrafter.trtllm.runtime import run_trtllm
 
     vocab = json.loads((Path(tiny_smol) / "config.json").read_text())["vocab_size"]
@@ -93,8 +93,8 @@ def test_default_model_engine(tmp_path, smol_dir, plugin_library):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from trtllm_redrafter.api import encode_prompt
-    from trtllm_redrafter.decode import DecodeConfig
-    from trtllm_redrafter.drafter import DrafterConfig, init_drafter
+    from trtllm_redrafter.runtime.decode import DecodeConfig
+    from trtllm_redrafter.runtime.drafter import DrafterConfig, init_drafter
     from trtllm_redrafter.trtllm.runtime import run_trtllm
 
     init_drafter(DrafterConfig(49152, 576, exit_dim=576, lm_head_from_target=True)).save(tmp_path / "drafter")

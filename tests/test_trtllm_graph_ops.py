@@ -155,7 +155,7 @@ def random_beams(bs: int, nb: int, bl: int, vocab: int, seed: int) -> torch.Tens
 
 @pytest.mark.parametrize(("nb", "bl"), [(3, 3), (8, 5), (12, 4)])  # n_cap 7, 33 (bit 31, 2 words), 37
 def test_unpack_mask_bits_mirrors_reference(fake_trtllm, nb, bl):
-    from trtllm_redrafter.tree import pack_beams
+    from trtllm_redrafter.runtime.tree import pack_beams
     from trtllm_redrafter.trtllm import graph_ops
 
     for seed in range(20):
@@ -166,7 +166,7 @@ def test_unpack_mask_bits_mirrors_reference(fake_trtllm, nb, bl):
 
 
 def test_select_valid_and_rows_mirror_reference(fake_trtllm):
-    from trtllm_redrafter.tree import pack_beams
+    from trtllm_redrafter.runtime.tree import pack_beams
     from trtllm_redrafter.trtllm import graph_ops
 
     tree = pack_beams(random_beams(5, 4, 4, vocab=4, seed=1))
@@ -216,8 +216,8 @@ def make_head(**kwargs):
 @pytest.mark.parametrize("rnn_formula", ["apple", "trtllm"])
 @pytest.mark.parametrize("rnn", [True, False])
 def test_drafter_and_beam_search_mirror_reference(fake_trtllm, rnn_formula, rnn, draft_vocab_size):
-    from trtllm_redrafter.beam_search import beam_search
-    from trtllm_redrafter.drafter import DrafterConfig, init_drafter
+    from trtllm_redrafter.runtime.beam_search import beam_search
+    from trtllm_redrafter.runtime.drafter import DrafterConfig, init_drafter
     from trtllm_redrafter.trtllm import graph_ops
 
     vocab, hidden_size, nb, dl = 40, 16, 5, 4
@@ -274,7 +274,7 @@ def test_drafter_and_beam_search_mirror_reference(fake_trtllm, rnn_formula, rnn,
 
 
 def test_borrowed_lm_head(fake_trtllm):
-    from trtllm_redrafter.drafter import DrafterConfig, init_drafter
+    from trtllm_redrafter.runtime.drafter import DrafterConfig, init_drafter
 
     config = DrafterConfig(30, 12, exit_dim=12, lm_head_from_target=True)
     base_head = nn.Linear(12, 30, bias=False).double()
@@ -305,8 +305,8 @@ def redrafter_config(**fields) -> types.SimpleNamespace:
 
 def test_borrowed_lm_head_with_draft_vocab(fake_trtllm):
     """lm_head_from_target + V': the module owns the base head's draft_vocab rows (as the checkpoint stores them)."""
-    from trtllm_redrafter.beam_search import beam_search
-    from trtllm_redrafter.drafter import DrafterConfig, init_drafter
+    from trtllm_redrafter.runtime.beam_search import beam_search
+    from trtllm_redrafter.runtime.drafter import DrafterConfig, init_drafter
     from trtllm_redrafter.trtllm import graph_ops
     from trtllm_redrafter.trtllm.drafter_module import borrows_base_lm_head, make_drafter
 

@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from trtllm_redrafter.decode import DecodeConfig, Decoder, RowState, stats_of
-from trtllm_redrafter.drafter import Drafter, DrafterConfig, check_compatible, init_drafter
 from trtllm_redrafter.errors import RedrafterError
 from trtllm_redrafter.models import ALIASES, DEFAULT_MODEL, load_target_model, parse_dtype, resolve_model
-from trtllm_redrafter.target import HFTarget
+from trtllm_redrafter.runtime.decode import DecodeConfig, Decoder, RowState, stats_of
+from trtllm_redrafter.runtime.drafter import Drafter, DrafterConfig, check_compatible, init_drafter
+from trtllm_redrafter.runtime.target import HFTarget
 
 ASSETS = Path(__file__).parent / "assets" / "drafters"
 CHAT_END_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<|endoftext|>", "</s>")

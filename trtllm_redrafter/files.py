@@ -1,4 +1,4 @@
-"""File helpers shared by the drafter, corpus and checkpoint writers."""
+"""File helpers shared by the layers: safetensors and JSON writers, JSONL and prompts-file readers."""
 
 from __future__ import annotations
 
@@ -42,3 +42,20 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
         if not isinstance(obj, dict):
             raise RedrafterError(f"{path}:{n}: each line must be a JSON object")
         yield n, obj
+
+
+def read_prompts_file(path: Path) -> list[str | list[dict]]:
+    """A prompts file: one ``{"prompt": "..."}`` or ``{"messages": [...]}`` per line."""
+    if not path.is_file():
+        raise RedrafterError(f"prompts file {path} not found")
+    prompts: list[str | list[dict]] = []
+    for n, obj in read_jsonl(path):
+        if isinstance(obj.get("prompt"), str):
+            prompts.append(obj["prompt"])
+        elif isinstance(obj.get("messages"), list):
+            prompts.append(obj["messages"])
+        else:
+            raise RedrafterError(f'{path}:{n}: each line must be {{"prompt": "..."}} or {{"messages": [...]}}')
+    if not prompts:
+        raise RedrafterError(f"{path} holds no prompts")
+    return prompts

@@ -1,6 +1,6 @@
 // Greedy acceptance: the longest beam prefix that matches the target's own argmax chain.
 //
-// Oracle: trtllm_redrafter/accept.py
+// Oracle: trtllm_redrafter/runtime/accept.py
 //   accept_greedy(logits.argmax(-1), draft_tokens, draft_indices)
 // (docs/tree_attention.md, section 3; TensorRT-LLM's explicit-draft-tokens output names).
 //

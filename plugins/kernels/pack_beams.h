@@ -1,6 +1,6 @@
 // Beam packing: deduplicate `nb` beams of length `bl` into one prefix tree per batch row.
 //
-// Oracle: trtllm_redrafter/tree.py `pack_beams` (docs/tree_attention.md, section 1 and 2).
+// Oracle: trtllm_redrafter/runtime/tree.py `pack_beams` (docs/tree_attention.md, section 1 and 2).
 //
 // Inputs (device or host memory, row-major, contiguous):
 //   draft_tokens       int32 [bs, nb, bl]  beams; column 0 is the root, the same token in every beam

@@ -1,6 +1,6 @@
 // Packed argmax: the target's greedy choice after every real packed token.
 //
-// Oracle: `logits.argmax(-1)` of torch on CPU, restricted to real slots (trtllm_redrafter/accept.py
+// Oracle: `logits.argmax(-1)` of torch on CPU, restricted to real slots (trtllm_redrafter/runtime/accept.py
 // takes it as `packed_argmax`).
 //
 // Inputs:

@@ -1,6 +1,6 @@
 // Sampling acceptance: exact speculative sampling over the beam tree (docs/sampling.md).
 //
-// Oracle: trtllm_redrafter/sampling.py
+// Oracle: trtllm_redrafter/runtime/sampling.py
 //   accept_sampling(probs, draft_tokens, draft_indices, rand_validation, rand_sample)
 //
 // Inputs:

@@ -1,6 +1,6 @@
 // Warped softmax: the target's sampling distribution after every real packed token.
 //
-// Oracle: trtllm_redrafter/sampling.py, per row b and real slot p:
+// Oracle: trtllm_redrafter/runtime/sampling.py, per row b and real slot p:
 //   torch.softmax(warp_logits(logits[b, p].float(), 1 / inverted_temperature[b], top_k, top_p), -1)
 // i.e. HF's warps in HF's order (temperature, then top-k, then top-p); masked tokens get 0.
 //

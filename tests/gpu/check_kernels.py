@@ -24,9 +24,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from trtllm_redrafter.accept import accept_greedy  # noqa: E402
-from trtllm_redrafter.sampling import accept_sampling, warp_logits  # noqa: E402
-from trtllm_redrafter.tree import pack_beams, unpack_mask_bits  # noqa: E402
+from trtllm_redrafter.runtime.accept import accept_greedy  # noqa: E402
+from trtllm_redrafter.runtime.sampling import accept_sampling, warp_logits  # noqa: E402
+from trtllm_redrafter.runtime.tree import pack_beams, unpack_mask_bits  # noqa: E402
 
 DTYPE_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
 DTYPE_NAMES = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}

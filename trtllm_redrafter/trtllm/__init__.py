@@ -11,9 +11,8 @@
     network.py             the ReDrafter model class over TRT-LLM's Llama/Qwen classes (needs it)
     builder.py             checkpoint -> engine, with our plugin library loaded  (needs it)
     runtime.py             run a built engine through ModelRunnerCpp              (needs it)
-    cli_commands.py        ``convert`` and ``build`` subcommands
 
 Only the modules marked "needs it" import ``tensorrt_llm``, and only inside functions, so importing
 any module of this package (and running the CPU test suite) never imports TensorRT or TensorRT-LLM.
-See docs/trtllm.md.
+Its ``convert`` and ``build`` subcommands are in ``cli/engine.py``. See docs/trtllm.md.
 """

@@ -88,7 +88,7 @@ def build_engines(
     from tensorrt_llm.builder import BuildConfig, build
     from tensorrt_llm.models.modeling_utils import SpeculativeDecodingMode
 
-    from trtllm_redrafter.plugins import load_plugin_library, plugin_library_path
+    from trtllm_redrafter.ops.plugins import load_plugin_library, plugin_library_path
     from trtllm_redrafter.trtllm.drafter_module import borrows_base_lm_head
     from trtllm_redrafter.trtllm.network import _kv_cache_type, redrafter_model_class
 

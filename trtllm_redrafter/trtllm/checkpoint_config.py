@@ -41,7 +41,7 @@ Ours (stock TensorRT-LLM ignores unknown fields; our network definition reads th
 
 from __future__ import annotations
 
-from trtllm_redrafter.drafter import DrafterConfig
+from trtllm_redrafter.runtime.drafter import DrafterConfig
 from trtllm_redrafter.trtllm.hf_model import BaseModelSpec
 
 CHECKPOINT_DTYPES = ("bfloat16", "float16", "float32")

@@ -53,10 +53,10 @@ from pathlib import Path
 import torch
 
 from trtllm_redrafter import __version__
-from trtllm_redrafter.drafter import CONFIG_FILE as DRAFTER_CONFIG
-from trtllm_redrafter.drafter import Drafter, DrafterConfig, check_compatible, init_drafter
 from trtllm_redrafter.errors import RedrafterError
 from trtllm_redrafter.models import DEFAULT_MODEL, resolve_model
+from trtllm_redrafter.runtime.drafter import CONFIG_FILE as DRAFTER_CONFIG
+from trtllm_redrafter.runtime.drafter import Drafter, DrafterConfig, check_compatible, init_drafter
 from trtllm_redrafter.trtllm.checkpoint_config import (
     CHECKPOINT_DTYPES,
     DEFAULT_NAMING,

@@ -1,4 +1,4 @@
-"""The recurrent drafter as a TensorRT-LLM ``Module`` (mirror of ``trtllm_redrafter.drafter.Drafter``).
+"""The recurrent drafter as a TensorRT-LLM ``Module`` (mirror of ``trtllm_redrafter.runtime.drafter.Drafter``).
 
 Parameter names match the checkpoint (convert.py) under the model attribute ``drafter``:
 
@@ -66,7 +66,7 @@ def drafter_classes() -> tuple[type, type]:
         )
 
     class ResBlock(Module):
-        """Mirror of ``trtllm_redrafter.drafter.ResBlock``: x + SiLU(Linear(x))."""
+        """Mirror of ``trtllm_redrafter.runtime.drafter.ResBlock``: x + SiLU(Linear(x))."""
 
         def __init__(self, dim: int, dtype: str, mapping: Any) -> None:
             super().__init__()
@@ -76,7 +76,7 @@ def drafter_classes() -> tuple[type, type]:
             return x + silu(self.linear(x))
 
     class ReDrafterHead(Module):
-        """Mirror of ``trtllm_redrafter.drafter.Drafter`` (``next_state`` and ``forward``)."""
+        """Mirror of ``trtllm_redrafter.runtime.drafter.Drafter`` (``next_state`` and ``forward``)."""
 
         def __init__(
             self,
@@ -115,7 +115,7 @@ def drafter_classes() -> tuple[type, type]:
         def next_state(self, state: Tensor | None, token_emb: Tensor) -> Tensor:
             """s_t [bs, nb, H] from s_{t-1} (None for s_0 = 0) and e(g_{t-1}) [bs, nb, H].
 
-            Mirror of ``trtllm_redrafter.drafter.Drafter.next_state``:
+            Mirror of ``trtllm_redrafter.runtime.drafter.Drafter.next_state``:
                 no RNN:   s_t = e + s_{t-1}
                 trtllm:   s_1 = W e;  s_t = W e + U s_{t-1} + b
                 apple:    s_t = SiLU(W e + U s_{t-1} + b), s_0 = 0
@@ -133,7 +133,7 @@ def drafter_classes() -> tuple[type, type]:
         def to_target_ids(self, draft_ids: Tensor) -> Tensor:
             """Draft ids [bs, nb] (rows of the head) -> base token ids [bs, nb] int32: one gather.
 
-            Mirror of ``trtllm_redrafter.drafter.Drafter.to_target_ids``.
+            Mirror of ``trtllm_redrafter.runtime.drafter.Drafter.to_target_ids``.
             """
             if self.draft_vocab is None:
                 return draft_ids
@@ -143,7 +143,7 @@ def drafter_classes() -> tuple[type, type]:
         def forward(self, context: Tensor, state: Tensor, lm_head: Any = None) -> Tensor:
             """Logits [bs, nb, V'] from the target hidden state [bs, nb, H] and the RNN state [bs, nb, H].
 
-            Mirror of ``trtllm_redrafter.drafter.Drafter.forward``; ``lm_head`` is the base model's
+            Mirror of ``trtllm_redrafter.runtime.drafter.Drafter.forward``; ``lm_head`` is the base model's
             head for a drafter that borrows it (``redrafter_lm_head_from_target``).
             """
             x = concat([context, state], dim=-1)  # [bs, nb, 2H]

@@ -26,8 +26,8 @@ def unpack_generation_rows(flat: Tensor, lengths: Tensor) -> tuple[Tensor, Tenso
     -> rows [bs_gen, G, X] with G = max(lengths), and G (a scalar). Slots past a request's own
     length hold a valid but meaningless row (the index is clamped), as the plugins expect.
 
-    Mirror of the layout ``trtllm_redrafter.target.HFTarget.verify`` returns (logits [bs, n, V],
-    hidden [bs, n, H]) for the packed tree of ``trtllm_redrafter.tree.pack_beams``.
+    Mirror of the layout ``trtllm_redrafter.runtime.target.HFTarget.verify`` returns (logits [bs, n, V],
+    hidden [bs, n, H]) for the packed tree of ``trtllm_redrafter.runtime.tree.pack_beams``.
     """
     from tensorrt_llm.functional import (
         arange,
@@ -58,7 +58,7 @@ def gather_row(x: Tensor, index: Tensor) -> Tensor:
     """x [bs, n, X], index [bs] -> x[b, index[b]] [bs, X].
 
     Mirror of the ``tree_hidden.gather(1, acc.hidden_index ...)`` step of
-    ``trtllm_redrafter.decode.Decoder.stream`` (the drafter's context hidden state).
+    ``trtllm_redrafter.runtime.decode.Decoder.stream`` (the drafter's context hidden state).
     """
     from tensorrt_llm.functional import gather_nd, unsqueeze
 
@@ -76,7 +76,7 @@ def beam_search(
 ) -> tuple[Tensor, Tensor]:
     """Beams [bs, nb, bl] int32 (base token ids) and their drafter log-probs [bs, nb, dl, V'] float32.
 
-    Mirror of ``trtllm_redrafter.beam_search.beam_search`` (with ``return_logp=True``): one live
+    Mirror of ``trtllm_redrafter.runtime.beam_search.beam_search`` (with ``return_logp=True``): one live
     beam at the start (scores [0, -inf, ...]); each step adds the drafter's float32 log-softmax to
     the beam scores, keeps the top nb of nb*V' extensions, maps the chosen draft ids to base token
     ids (``drafter.to_target_ids``: a gather through ``draft_vocab``, the identity without one), and
@@ -148,7 +148,7 @@ def draft_columns_to_vocab(log_probs: Tensor, draft_vocab: Tensor, vocab_size: i
 def unpack_mask_bits(packed: Tensor, size: Tensor) -> Tensor:
     """Bit-packed tree mask [bs, n_cap, W] int32 -> bool [bs, G, G] for the first G = ``size`` slots.
 
-    Mirror of ``trtllm_redrafter.tree.unpack_mask_bits``: column q is bit (q % 32) of word q // 32,
+    Mirror of ``trtllm_redrafter.runtime.tree.unpack_mask_bits``: column q is bit (q % 32) of word q // 32,
     least significant first; bit 31 is the sign bit. Bit k < 31 of a word w is (w // 2^k) % 2 with
     floor division and floor modulo (TensorRT's FLOOR_DIV; exact for negative w as well, since
     w = u - 2^32 only shifts w // 2^k by an even number), and bit 31 is w < 0 (2^31 is not an int32).
@@ -190,7 +190,7 @@ def select_valid(x: Tensor, lengths: Tensor, capacity: int) -> Tensor:
 
     The runtime's packed layout (``next_flat_tokens``, ``packed_position_ids``; see
     docs/explicit_draft_tokens_contract.md); in the reference the same selection is
-    ``tree.tokens[tree.valid]`` of ``trtllm_redrafter.tree.pack_beams``.
+    ``tree.tokens[tree.valid]`` of ``trtllm_redrafter.runtime.tree.pack_beams``.
     """
     import numpy as np
     from tensorrt_llm.functional import constant, expand, masked_select, shape, unsqueeze
@@ -225,7 +225,7 @@ def sampled_acceptance(
     each [bs_gen]. A drafted token x is accepted while u < P(x) / Q(x); the beam with the longest
     accepted prefix wins; the next token is drawn from P after a fully accepted beam, else from
     relu(P - Q) at the first rejection (docs/explicit_draft_tokens_contract.md, "Verification and
-    acceptance"). The project's own exact sampling rule (trtllm_redrafter/sampling.py) is not
+    acceptance"). The project's own exact sampling rule (trtllm_redrafter/runtime/sampling.py) is not
     mirrored yet; greedy engines use the RedrafterGreedyAccept plugin instead.
     """
     import numpy as np

@@ -1,7 +1,7 @@
 """The ReDrafter network: TensorRT-LLM's own Llama/Qwen model + our drafter, beam search and plugins.
 
 One engine step, for a batch of context requests followed by generation requests (the runtime's
-order, ``device_request_types``), mirrors one iteration of ``trtllm_redrafter.decode.Decoder.stream``:
+order, ``device_request_types``), mirrors one iteration of ``trtllm_redrafter.runtime.decode.Decoder.stream``:
 
     base model (TensorRT-LLM's LLaMAForCausalLM / QWenForCausalLM, unchanged)
         -> logits and hidden states of every token fed this step          (target.verify)
@@ -29,7 +29,7 @@ import functools
 from collections import OrderedDict
 from typing import Any
 
-from trtllm_redrafter import plugins
+from trtllm_redrafter.ops import plugins
 from trtllm_redrafter.trtllm import engine_io, graph_ops
 from trtllm_redrafter.trtllm.drafter_module import borrows_base_lm_head, make_drafter
 

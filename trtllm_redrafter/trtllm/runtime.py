@@ -4,7 +4,7 @@
 order, with the reference backend's keys (``trtllm_redrafter.api.ReDrafter.result``):
 
     token_ids   generated ids, EOS included          text   detokenized (cut at a stop string)
-    stats       the keys of ``trtllm_redrafter.decode.stats_of``
+    stats       the keys of ``trtllm_redrafter.runtime.decode.stats_of``
 
 The runtime streams: every step of the engine yields each request's tokens so far. The first yield
 is the context step (one token, as the reference's prefill); each later yield is one verify step,
@@ -100,7 +100,7 @@ def run_trtllm(
     """Generate with a built engine; see the module docstring."""
     from dataclasses import replace
 
-    from trtllm_redrafter.decode import RowState, stats_of
+    from trtllm_redrafter.runtime.decode import RowState, stats_of
 
     if getattr(decode_config, "lookup_ngram", 0):  # the engine graph verifies the drafter's beams only
         decode_config = replace(decode_config, lookup_ngram=0)  # (the lookup beam: docs/lookup.md, section 5)
@@ -118,7 +118,7 @@ def run_trtllm(
     import torch
     from tensorrt_llm.runtime import ModelRunnerCpp
 
-    from trtllm_redrafter.plugins import load_plugin_library
+    from trtllm_redrafter.ops.plugins import load_plugin_library
 
     load_plugin_library(plugin_library)
     tokenizer = engine_tokenizer(engine_dir, tokenizer_dir)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from trtllm_redrafter.drafter import Drafter
+from trtllm_redrafter.runtime.drafter import Drafter
 
 
 @dataclass

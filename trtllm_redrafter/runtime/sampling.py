@@ -38,8 +38,8 @@ from __future__ import annotations
 
 import torch
 
-from trtllm_redrafter.accept import Acceptance, make_acceptance
-from trtllm_redrafter.tree import PAD
+from trtllm_redrafter.runtime.accept import Acceptance, make_acceptance
+from trtllm_redrafter.runtime.tree import PAD
 
 
 def warp_logits(logits: torch.Tensor, temperature: float, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:

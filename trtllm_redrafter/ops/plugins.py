@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 
 PLUGIN_LIBRARY_ENV = "TRTLLM_REDRAFTER_PLUGIN_LIB"
 PLUGIN_LIBRARY_NAME = "libtrtllm_redrafter_plugins.so"
-DEFAULT_BUILD_DIR = Path(__file__).resolve().parents[1] / "plugins" / "build"
+DEFAULT_BUILD_DIR = Path(__file__).resolve().parents[2] / "plugins" / "build"
 
 PLUGIN_VERSION = "1"
 PLUGIN_NAMESPACE = ""

@@ -27,20 +27,20 @@ from dataclasses import dataclass, field
 
 import torch
 
-from trtllm_redrafter.accept import accept_greedy
-from trtllm_redrafter.beam_search import beam_search
-from trtllm_redrafter.drafter import Drafter
 from trtllm_redrafter.errors import RedrafterError
-from trtllm_redrafter.lookup import with_lookup_beam
-from trtllm_redrafter.sampling import accept_sampling, sample_from, warp_logits
-from trtllm_redrafter.target import Target
-from trtllm_redrafter.tree import PAD, pack_beams
+from trtllm_redrafter.runtime.accept import accept_greedy
+from trtllm_redrafter.runtime.beam_search import beam_search
+from trtllm_redrafter.runtime.drafter import Drafter
+from trtllm_redrafter.runtime.lookup import with_lookup_beam
+from trtllm_redrafter.runtime.sampling import accept_sampling, sample_from, warp_logits
+from trtllm_redrafter.runtime.target import Target
+from trtllm_redrafter.runtime.tree import PAD, pack_beams
 
 
 @dataclass
 class DecodeConfig:
     # the best shape on a 2-core CPU with the shipped SmolLM2 drafter (docs/benchmarks.md, --sweep);
-    # a GPU engine verifies bigger trees almost for free and defaults to 8 x 4 (trtllm/cli_commands.py)
+    # a GPU engine verifies bigger trees almost for free and defaults to 8 x 4 (cli/engine.py)
     num_beams: int = 2
     draft_len: int = 2  # drafted tokens per beam; beam length = draft_len + 1
     max_new_tokens: int = 128

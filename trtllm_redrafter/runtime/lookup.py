@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import torch
 
-from trtllm_redrafter.tree import PAD
+from trtllm_redrafter.runtime.tree import PAD
 
 
 def lookup_beam(

@@ -19,14 +19,12 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import torch
 
+from trtllm_redrafter.bench.settings import BenchSettings
 from trtllm_redrafter.errors import RedrafterError
-
-if TYPE_CHECKING:
-    from trtllm_redrafter.bench import BenchSettings
 
 
 @dataclass
@@ -178,7 +176,7 @@ class TrtllmReDrafter:
     name = "trtllm"
 
     def __init__(self, engine: str, eos: tuple[int, ...]) -> None:
-        from trtllm_redrafter.decode import DecodeConfig
+        from trtllm_redrafter.runtime.decode import DecodeConfig
         from trtllm_redrafter.trtllm.runtime import engine_config
 
         built = engine_config(engine)
@@ -284,7 +282,7 @@ def load_target(settings: BenchSettings) -> LoadedTarget:
 
 def build_methods(settings: BenchSettings, target: LoadedTarget, context_tokens: int) -> MethodSet:
     """Every requested method that can run here; the others are recorded with the reason."""
-    from trtllm_redrafter.decode import DecodeConfig
+    from trtllm_redrafter.runtime.decode import DecodeConfig
 
     methods = MethodSet()
     for name in settings.methods:

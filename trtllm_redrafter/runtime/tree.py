@@ -16,7 +16,7 @@ Packing order (TensorRT-LLM's explicit-draft-tokens order): walk beams in order 
 beam, depths in order; a (beam, depth) token gets a new packed slot when no earlier beam shares
 its prefix up to that depth. So packed index 0 is the root, and every node precedes its children.
 
-Worked example (docs/tree_attention.md, mirrored in tests/test_tree_golden.py):
+Worked example (docs/tree_attention.md, mirrored in tests/test_tree.py and tests/test_accept.py):
 
     beams  b0: [7, 3, 5]     packed tokens  [7, 3, 5, 4, 9, 2]
            b1: [7, 3, 4]     draft_indices  b0: [0, 1, 2]  b1: [0, 1, 3]  b2: [0, 4, 5]

@@ -17,7 +17,7 @@ i = m-1 .. n-2 are the contexts that predict response tokens; L = n - m of them)
     topk_logp  float16  [L, K]    their log-probabilities (of the full-vocabulary softmax)
 
 Read as a sequence of length L + 1 whose "prompt" is its first token, this is exactly what
-``distill.drafter_loss`` consumes (prompt_len = 1), so the same loss serves both paths. The
+``loss.drafter_loss`` consumes (prompt_len = 1), so the same loss serves both paths. The
 top-K truncation is the usual sparse-KD approximation: the KL is taken over the K kept tokens,
 renormalised (with K = 32 they hold most of the mass; ``mass`` in the manifest says how much).
 
@@ -55,7 +55,7 @@ class FeatureSample:
 @torch.no_grad()
 def _shard_features(model, seqs: list[list[int]], prompt_lens: list[int], topk: int, batch_tokens: int) -> dict:
     """Features for one corpus shard: the target runs length-sorted batches of its samples."""
-    from trtllm_redrafter.decode import left_pad
+    from trtllm_redrafter.runtime.decode import left_pad
 
     decoder, head = model.get_decoder(), model.get_output_embeddings()
     order = sorted(range(len(seqs)), key=lambda j: len(seqs[j]))
@@ -102,9 +102,9 @@ def build_features(
 ) -> dict:
     """Compute (or resume) the features of every corpus shard; ``max_shards`` stops early (tests)."""
 
-    from trtllm_redrafter.distill_data import model_fingerprint, read_manifest, read_shard
     from trtllm_redrafter.files import save_safetensors, write_json_atomic
     from trtllm_redrafter.models import load_target_model, parse_dtype, resolve_model
+    from trtllm_redrafter.training.corpus import model_fingerprint, read_manifest, read_shard
 
     if topk <= 0 or batch_tokens <= 0:
         raise RedrafterError("topk and batch_tokens must be >= 1")
@@ -169,7 +169,7 @@ def load_features(features_dir: Path, data_dir: Path, target_fingerprint: str) -
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from trtllm_redrafter.distill_data import read_manifest
+    from trtllm_redrafter.training.corpus import read_manifest
 
     features_dir = Path(features_dir)
     path = features_dir / MANIFEST

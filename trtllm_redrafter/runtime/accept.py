@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
-from trtllm_redrafter.tree import unpack_per_beam
+from trtllm_redrafter.runtime.tree import unpack_per_beam
 
 
 @dataclass

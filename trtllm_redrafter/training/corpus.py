@@ -216,7 +216,7 @@ def plan_jobs(settings: DistillSettings, prompts: list[tuple[str, str]], encode)
 # ---- generation ----------------------------------------------------------------------------------
 @torch.no_grad()
 def generate_shard(model, jobs: list[Job], settings: DistillSettings, shard_index: int, eos: list[int]) -> dict:
-    from trtllm_redrafter.decode import left_pad
+    from trtllm_redrafter.runtime.decode import left_pad
 
     torch.manual_seed(settings.seed * 1_000_003 + shard_index)
     ids, valid = left_pad([j.prompt_ids for j in jobs], pad_id=eos[0])

@@ -145,7 +145,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--max-seq-len", type=int, default=2048, help="prompt + generated tokens")
     build.add_argument("--max-num-tokens", type=int, default=None)
     build.add_argument("--no-paged-kv-cache", action="store_true", help="contiguous KV cache instead of paged")
-    build.add_argument("--plugin-lib", default=None, help="libtrtllm_redrafter_plugins.so (default: see plugins.py)")
+    build.add_argument("--plugin-lib", default=None, help="libtrtllm_redrafter_plugins.so (see ops/plugins.py)")
     build.set_defaults(func=cmd_build)
 
 

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from trtllm_redrafter.api import encode_prompt, eos_ids
 from trtllm_redrafter.errors import RedrafterError
+from trtllm_redrafter.files import read_prompts_file
 from trtllm_redrafter.models import load_target_model, parse_dtype, resolve_model
 
 
@@ -28,10 +29,7 @@ def first_difference(a: list[int], b: list[int]) -> int | None:
 
 @torch.no_grad()
 def compare_with_hf(args: argparse.Namespace) -> dict:
-    from trtllm_redrafter.cli import read_prompts
-
-    args.prompt = None
-    prompts = read_prompts(args)
+    prompts = read_prompts_file(Path(args.prompts_file))
     path = Path(args.results)
     if not path.is_file():
         raise RedrafterError(f"results file {path} not found")
