@@ -8,7 +8,7 @@ Every ``import`` and ``from ... import`` of ``trtllm_redrafter`` counts, whereve
 level, inside a function, under ``TYPE_CHECKING``), read with ``ast`` so nothing is imported. The
 layers, highest first; an edge may run down or stay inside its own layer, never up or sideways:
 
-    cli  >  bench  >  training | trtllm  >  api  >  runtime  >  ops  >  base (errors, files, models)
+    cli  >  bench  >  training | trtllm  >  api  >  runtime  >  ops  >  base (devices, errors, files, models)
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 PACKAGE = "trtllm_redrafter"
 ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 RANKS = {"base": 0, "ops": 1, "runtime": 2, "api": 3, "training": 4, "trtllm": 4, "bench": 5, "cli": 6}
-BASE = {PACKAGE, f"{PACKAGE}.errors", f"{PACKAGE}.files", f"{PACKAGE}.models"}
+BASE = {PACKAGE, f"{PACKAGE}.devices", f"{PACKAGE}.errors", f"{PACKAGE}.files", f"{PACKAGE}.models"}
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:

@@ -178,3 +178,35 @@ def test_resume_refuses_training_data_that_changed(tiny_smol, corpus_and_feature
     (feats2 / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(Exception, match="training data changed"):
         train(settings_for(tiny_smol, corpus, out, **kw), resume=True)
+
+
+def test_online_target_gives_the_precomputed_loss(tiny_smol, corpus_and_features, tmp_path):
+    """``train --online-target`` computes in the loop what distill-features stores: the same batch
+    tensors and the same loss, sample by sample, for a whole padded batch, and over a short run."""
+    corpus, _ = corpus_and_features
+    feats = tmp_path / "f8"
+    build_features(corpus, feats, str(tiny_smol), topk=8, batch_tokens=64)
+    fp = model_fingerprint(tiny_smol)
+    samples, fsamples = load_corpus(corpus, fp, max_len=512), load_features(feats, corpus, fp)
+    target, _ = load_target_model(tiny_smol, torch.bfloat16)  # the dtype distill-features ran it in
+    drafter = init_drafter(DrafterConfig(49152, 32, exit_dim=64, num_draft_layers=1), seed=3)
+    embed = target.get_input_embeddings()
+    pairs = [([s], [f]) for s, f in zip(samples, fsamples)] + [(samples, fsamples)]
+    for online_batch, feature_batch in pairs:
+        online = batch_inputs(target, online_batch, 0, online_topk=8)
+        pre = batch_inputs(target, feature_batch, 0)
+        assert online[2].tolist() == pre[2].tolist() and online[3].tolist() == pre[3].tolist()  # ids, lengths
+        # a random tiny target's top 8 holds near-ties, so a last-ulp difference may swap two of them
+        assert (online[1].ids == pre[1].ids).float().mean() > 0.999
+        assert torch.allclose(online[1].logp, pre[1].logp, atol=1e-3)
+        assert torch.allclose(online[0], pre[0], atol=1e-2)  # bf16 hidden states: padding may round one ulp
+        a = drafter_loss(Unroll(drafter, 2), embed, *online, 2)
+        b = drafter_loss(Unroll(drafter, 2), embed, *pre, 2)
+        assert a.count.tolist() == b.count.tolist()
+        assert a.loss.item() == pytest.approx(b.loss.item(), rel=1e-4)
+    kw = dict(max_len=512, steps=3, eval_every=3, save_every=3)
+    on = train(settings_for(tiny_smol, corpus, tmp_path / "on", online_target=True, online_topk=8, **kw))
+    pre = train(settings_for(tiny_smol, corpus, tmp_path / "pre", features=str(feats), **kw))
+    for x, y in zip(on["history"], pre["history"]):
+        assert x["loss"] == pytest.approx(y["loss"], rel=1e-3), (x, y)
+    assert on["history"][-1]["eval_kl"] == pytest.approx(pre["history"][-1]["eval_kl"], rel=1e-3)

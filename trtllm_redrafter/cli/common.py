@@ -16,6 +16,14 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", default="bfloat16", choices=list(DTYPES), help="target and drafter dtype")
 
 
+def add_device_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="auto (CUDA when available), cpu, cuda (under torchrun: cuda:LOCAL_RANK) or cuda:N",
+    )
+
+
 def add_decode_args(p: argparse.ArgumentParser) -> None:
     add_model_args(p)
     p.add_argument("--drafter", default=None, help="drafter directory (default: the shipped one, else a fresh init)")

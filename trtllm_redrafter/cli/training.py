@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from trtllm_redrafter.cli.common import add_model_args, default_data_dir, read_prompts
+from trtllm_redrafter.cli.common import add_device_arg, add_model_args, default_data_dir, read_prompts
 from trtllm_redrafter.errors import RedrafterError
 from trtllm_redrafter.models import DTYPES
 
@@ -35,7 +35,9 @@ def cmd_distill_data(args: argparse.Namespace) -> int:
 
         manifest = build_original_corpus(settings, Path(args.out), Path(args.data_dir))
     else:
-        manifest = build_corpus(settings, Path(args.out), Path(args.data_dir), max_shards=args.max_shards)
+        manifest = build_corpus(
+            settings, Path(args.out), Path(args.data_dir), max_shards=args.max_shards, device=args.device
+        )
     print(json.dumps({"out": args.out, **manifest.get("counts", {}), "planned": manifest.get("planned")}))
     return 0
 
@@ -44,7 +46,14 @@ def cmd_distill_features(args: argparse.Namespace) -> int:
     from trtllm_redrafter.training.features import build_features
 
     manifest = build_features(
-        Path(args.data), Path(args.out), args.model, args.topk, args.batch_tokens, args.dtype, args.max_shards
+        Path(args.data),
+        Path(args.out),
+        args.model,
+        args.topk,
+        args.batch_tokens,
+        args.dtype,
+        args.max_shards,
+        device=args.device,
     )
     print(json.dumps({"out": args.out, **manifest.get("counts", {}), "mean_topk_mass": manifest.get("mean_topk_mass")}))
     return 0
@@ -101,6 +110,7 @@ def cmd_export_drafter(args: argparse.Namespace) -> int:
 def cmd_eval_drafter(args: argparse.Namespace) -> int:
     """Teacher-forced drafter accuracy on the target's own answers in a `run --json` file."""
     from trtllm_redrafter.api import ReDrafter
+    from trtllm_redrafter.devices import resolve_device
     from trtllm_redrafter.training.evaluate import teacher_forced_eval
 
     rd = ReDrafter.load(args.model, args.drafter, args.dtype)
@@ -113,10 +123,12 @@ def cmd_eval_drafter(args: argparse.Namespace) -> int:
     if any(r["index"] >= len(prompts) for r in rows):
         raise RedrafterError(f"{path} has more prompts than {args.prompts_file}")
     samples = [(prompts[r["index"]], r["token_ids"]) for r in rows]
-    drafter = rd.drafter.float()
+    device = resolve_device(args.device)
+    model = rd.model.to(device)
+    drafter = rd.drafter.float().to(device)
     if drafter.config.lm_head_from_target:
-        drafter.attach_target_head(rd.target.lm_head.weight.float())
-    out = teacher_forced_eval(drafter, rd.model, samples, args.num_steps)
+        drafter.attach_target_head(model.get_output_embeddings().weight.float())
+    out = teacher_forced_eval(drafter, model, samples, args.num_steps)
     print(json.dumps({"results": str(path), "drafter": rd.drafter_source, "samples": len(samples), **out}, indent=2))
     return 0
 
@@ -142,6 +154,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     dd.add_argument("--max-shards", type=int, default=None, help=argparse.SUPPRESS)
     add_model_args(dd)
+    add_device_arg(dd)
     dd.set_defaults(func=cmd_distill_data)
 
     df = sub.add_parser("distill-features", help="run the frozen target over a corpus once (resumable)")
@@ -151,6 +164,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     df.add_argument("--batch-tokens", type=int, default=4096, help="padded tokens per target forward")
     df.add_argument("--max-shards", type=int, default=None, help=argparse.SUPPRESS)
     add_model_args(df)
+    add_device_arg(df)
     df.set_defaults(func=cmd_distill_features)
 
     tr = sub.add_parser("train", help="distil a drafter from the frozen target (runs under torchrun too)")
@@ -192,7 +206,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="train a separate vocab projection instead of borrowing the target's LM head",
     )
     tr.add_argument("--no-autocast", dest="autocast", action="store_false", help="train in float32")
+    tr.add_argument(
+        "--online-target",
+        action="store_true",
+        help="run the frozen target in the loop, keep its top --online-topk (no feature files; docs/distillation.md)",
+    )
+    tr.add_argument("--online-topk", type=int, default=32, help="K of --online-target (distill-features --topk)")
     add_model_args(tr)
+    add_device_arg(tr)
     tr.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("eval-drafter", help="teacher-forced drafter accuracy on the answers in a `run --json` file")
@@ -203,6 +224,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--num-steps", type=int, default=4, help="drafted positions evaluated")
     ev.add_argument("--use-ar", action="store_true", help="also use the --mode ar lines of a --compare-ar file")
     add_model_args(ev)
+    add_device_arg(ev)
     ev.set_defaults(func=cmd_eval_drafter)
 
     ex = sub.add_parser("export-drafter", help="copy a trained drafter into a shippable directory (e.g. bf16)")

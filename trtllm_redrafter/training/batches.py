@@ -11,6 +11,7 @@ EpochBatches    the order: a seeded shuffle per epoch, each rank its own equal s
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import torch
 
 from trtllm_redrafter.errors import RedrafterError
 from trtllm_redrafter.training.corpus import read_manifest, read_shard
+from trtllm_redrafter.training.features import FeatureSample
 
 
 @dataclass
@@ -54,12 +56,14 @@ def load_corpus(data_dir: Path, target_fingerprint: str, max_len: int) -> list[S
     return samples
 
 
-def batches_of(samples: list[Sample], tokens_per_batch: int) -> list[list[Sample]]:
-    """Greedy length-bucketed batches of at most tokens_per_batch (padded) tokens."""
-    order = sorted(samples, key=lambda s: len(s.tokens))
+def batches_of(samples: list, tokens_per_batch: int, length: Callable | None = None) -> list[list]:
+    """Greedy length-bucketed batches of at most tokens_per_batch (padded) tokens; ``length`` of a
+    sample defaults to its token count."""
+    length = length or (lambda s: len(s.tokens))
+    order = sorted(samples, key=length)
     out, cur = [], []
     for s in order:
-        if cur and len(s.tokens) * (len(cur) + 1) > tokens_per_batch:
+        if cur and length(s) * (len(cur) + 1) > tokens_per_batch:
             out.append(cur)
             cur = []
         cur.append(s)
@@ -82,7 +86,7 @@ def collate(batch: list[Sample], pad_id: int) -> tuple[torch.Tensor, torch.Tenso
 @torch.no_grad()
 def target_outputs(target, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Frozen target: hidden [B, T, H] (LM-head input) and log-probs [B, T, V] (float32)."""
-    mask = torch.arange(ids.shape[1])[None, :] < lengths[:, None]
+    mask = torch.arange(ids.shape[1], device=ids.device)[None, :] < lengths[:, None]
     hidden = target.get_decoder()(input_ids=ids, attention_mask=mask.long()).last_hidden_state
     logp = torch.log_softmax(target.get_output_embeddings()(hidden).float(), dim=-1)
     return hidden, logp
@@ -96,27 +100,67 @@ class SparseTarget:
     logp: torch.Tensor  # [B, T, K] their log-probabilities
 
 
-def batch_inputs(target, batch: list, pad_id: int) -> tuple:
-    """(hidden [B, T, H] float32, target distribution, ids [B, T], lengths [B], prompt_lens [B])."""
+def online_features(target, batch: list[Sample], pad_id: int, topk: int) -> list[FeatureSample]:
+    """``train --online-target``: what distill-features would store for these samples, computed now.
+
+    The target reads each whole sample (prompt and response); positions m-1 .. n-2 are kept, in
+    the stored dtypes (hidden bf16, top-k log-probs fp16), so the loss is the precomputed path's.
+    """
+    device = target.get_output_embeddings().weight.device
+    ids, lengths, _ = collate(batch, pad_id)
+    hidden, logp = target_outputs(target, ids.to(device), lengths.to(device))  # [B, T, H], [B, T, V]
+    out = []
+    for b, s in enumerate(batch):
+        m, n = s.prompt_len, len(s.tokens)
+        val, idx = logp[b, m - 1 : n - 1].topk(topk, dim=-1)  # [L, K]
+        out.append(
+            FeatureSample(
+                tokens=ids[b, m - 1 : n].to(device),
+                hidden=hidden[b, m - 1 : n - 1].to(torch.bfloat16),
+                topk_ids=idx,
+                topk_logp=val.half().float(),
+                job_id=s.job_id,
+            )
+        )
+    return out
+
+
+def batch_inputs(target, batch: list, pad_id: int, device: torch.device | None = None, online_topk: int = 0) -> tuple:
+    """(hidden [B, T, H] float32, target distribution, ids [B, T], lengths [B], prompt_lens [B]) on ``device``.
+
+    Corpus samples run the target (dense log-probs), or with ``online_topk`` > 0 become the
+    features view first (``online_features``); feature samples are padded on the host, pinned and
+    copied without blocking.
+    """
+    device = device or torch.device("cpu")
+    if isinstance(batch[0], Sample) and online_topk:
+        batch = online_features(target, batch, pad_id, online_topk)
     if isinstance(batch[0], Sample):
         ids, lengths, plens = collate(batch, pad_id)
+        ids, lengths = ids.to(device), lengths.to(device)
         hidden, logp = target_outputs(target, ids, lengths)
-        return hidden.float(), logp, ids, lengths, plens
+        return hidden.float(), logp, ids, lengths, plens.to(device)
     # FeatureSample: a sequence of L + 1 tokens whose prompt is its first token (features.py)
+    home = batch[0].hidden.device  # the host for precomputed features, the device for online ones
     t = max(s.tokens.numel() for s in batch)
     b, h, k = len(batch), batch[0].hidden.shape[-1], batch[0].topk_ids.shape[-1]
-    ids = torch.full((b, t), pad_id, dtype=torch.long)
-    hidden = torch.zeros(b, t, h)
-    p_ids = torch.zeros(b, t, k, dtype=torch.long)
-    p_logp = torch.zeros(b, t, k)
+    ids = torch.full((b, t), pad_id, dtype=torch.long, device=home)
+    hidden = torch.zeros(b, t, h, device=home)
+    p_ids = torch.zeros(b, t, k, dtype=torch.long, device=home)
+    p_logp = torch.zeros(b, t, k, device=home)
     for i, s in enumerate(batch):
         n = s.hidden.shape[0]
         ids[i, : n + 1] = s.tokens
         hidden[i, :n] = s.hidden.float()
         p_ids[i, :n] = s.topk_ids
         p_logp[i, :n] = s.topk_logp
-    lengths = torch.tensor([s.tokens.numel() for s in batch])
-    return hidden, SparseTarget(p_ids, p_logp), ids, lengths, torch.ones(b, dtype=torch.long)
+    lengths = torch.tensor([s.tokens.numel() for s in batch], device=home)
+    plens = torch.ones(b, dtype=torch.long, device=home)
+    out = [hidden, p_ids, p_logp, ids, lengths, plens]
+    if home.type == "cpu" and device.type == "cuda":
+        out = [x.pin_memory().to(device, non_blocking=True) for x in out]
+    hidden, p_ids, p_logp, ids, lengths, plens = out
+    return hidden, SparseTarget(p_ids, p_logp), ids, lengths, plens
 
 
 @dataclass

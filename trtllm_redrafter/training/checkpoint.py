@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -22,6 +22,7 @@ from trtllm_redrafter.training.batches import Cursor
 from trtllm_redrafter.training.settings import TrainSettings
 
 STATE_FILE = "trainer_state.pt"
+DEVICE_SETTINGS = ("device",)  # where a run computes, not what it computes
 
 
 @dataclass
@@ -63,6 +64,14 @@ def save_checkpoint(
         shutil.rmtree(old)
 
 
+def changed_settings(saved: dict, settings: TrainSettings) -> list[str]:
+    """Settings that differ from a checkpoint's. The device may change (resume a CPU run on a GPU);
+    a setting newer than the checkpoint counts as unchanged while it has its default value."""
+    now = asdict(settings)
+    defaults = {f.name: f.default for f in fields(TrainSettings)}
+    return sorted(k for k in now if k not in DEVICE_SETTINGS and saved.get(k, defaults[k]) != now[k])
+
+
 def restore(
     ckpt: Path,
     drafter: Drafter,
@@ -76,9 +85,9 @@ def restore(
     state_path = ckpt / STATE_FILE
     if not state_path.is_file():
         raise RedrafterError(f"--resume: no checkpoint in {ckpt}")
-    state = torch.load(state_path, weights_only=False)
-    if state["settings"] != asdict(settings):
-        changed = sorted(k for k in state["settings"] if state["settings"][k] != asdict(settings).get(k))
+    state = torch.load(state_path, weights_only=False, map_location="cpu")
+    changed = changed_settings(state["settings"], settings)
+    if changed:
         raise RedrafterError(f"--resume with different settings ({', '.join(changed)}); use a new --out")
     if state.get("data_digest", data_digest) != data_digest:
         raise RedrafterError(

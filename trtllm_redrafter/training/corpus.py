@@ -29,15 +29,16 @@ import random
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from tqdm import tqdm
 
 from trtllm_redrafter.errors import RedrafterError
 from trtllm_redrafter.files import write_json_atomic
+from trtllm_redrafter.training.shards import MANIFEST, append_rank_entry, rank_world, written_entries
 
 SOURCES = ("sharegpt", "alpaca", "code_alpaca", "gsm8k")
-MANIFEST = "manifest.json"
 
 
 # ---- prompts -------------------------------------------------------------------------------
@@ -214,28 +215,55 @@ def plan_jobs(settings: DistillSettings, prompts: list[tuple[str, str]], encode)
 
 
 # ---- generation ----------------------------------------------------------------------------------
-@torch.no_grad()
-def generate_shard(model, jobs: list[Job], settings: DistillSettings, shard_index: int, eos: list[int]) -> dict:
-    from trtllm_redrafter.runtime.decode import left_pad
+class CorpusGenerator(Protocol):
+    """The seam between the corpus job and whatever writes the answers.
 
-    torch.manual_seed(settings.seed * 1_000_003 + shard_index)
-    ids, valid = left_pad([j.prompt_ids for j in jobs], pad_id=eos[0])
-    temp = jobs[0].temperature
-    sampling = {"do_sample": True, "temperature": temp, "top_k": 0, "top_p": 1.0} if temp > 0 else {"do_sample": False}
-    out = model.generate(
-        input_ids=ids,
-        attention_mask=valid.long(),
-        max_new_tokens=settings.max_new_tokens,
-        eos_token_id=eos,
-        pad_token_id=eos[0],
-        **sampling,
-    )
+    ``generate`` returns one response per job (token ids, cut after the first EOS), sampled at the
+    jobs' common temperature (0 = greedy) with at most ``settings.max_new_tokens`` tokens; its
+    output must depend only on (settings.seed, shard_index, jobs), so that a resumed or
+    rank-sharded job writes the same shard. HF ``generate`` (``HFGenerator``) is the default and
+    the only one tested here.
+    """
+
+    def generate(self, jobs: list[Job], settings: DistillSettings, shard_index: int) -> list[list[int]]: ...
+
+
+class HFGenerator:
+    """transformers ``generate`` on one device, seeded per shard."""
+
+    def __init__(self, model, eos: list[int], device: torch.device) -> None:
+        self.model, self.eos, self.device = model.to(device), eos, device
+
+    @torch.no_grad()
+    def generate(self, jobs: list[Job], settings: DistillSettings, shard_index: int) -> list[list[int]]:
+        from trtllm_redrafter.runtime.decode import left_pad
+
+        torch.manual_seed(settings.seed * 1_000_003 + shard_index)  # seeds CUDA too
+        ids, valid = left_pad([j.prompt_ids for j in jobs], pad_id=self.eos[0])
+        temp = jobs[0].temperature
+        sampling = {"do_sample": True, "temperature": temp, "top_k": 0, "top_p": 1.0} if temp > 0 else {}
+        out = self.model.generate(
+            input_ids=ids.to(self.device),
+            attention_mask=valid.long().to(self.device),
+            max_new_tokens=settings.max_new_tokens,
+            eos_token_id=self.eos,
+            pad_token_id=self.eos[0],
+            **(sampling or {"do_sample": False}),
+        )
+        rows = []
+        for row in out[:, ids.shape[1] :].tolist():
+            for i, t in enumerate(row):
+                if t in self.eos:
+                    row = row[: i + 1]
+                    break
+            rows.append(row)
+        return rows
+
+
+def shard_tensors(jobs: list[Job], responses: list[list[int]]) -> dict:
+    """One shard: prompt + response of every job, concatenated, with offsets."""
     tokens, offsets, prompt_lens = [], [0], []
-    for row, job in zip(out[:, ids.shape[1] :].tolist(), jobs):
-        for i, t in enumerate(row):
-            if t in eos:
-                row = row[: i + 1]
-                break
+    for job, row in zip(jobs, responses):
         seq = job.prompt_ids + row
         tokens += seq
         offsets.append(offsets[-1] + len(seq))
@@ -248,17 +276,59 @@ def generate_shard(model, jobs: list[Job], settings: DistillSettings, shard_inde
     }
 
 
-def build_corpus(settings: DistillSettings, out_dir: Path, data_dir: Path, max_shards: int | None = None) -> dict:
-    """Generate (or resume) the corpus; ``max_shards`` stops early (used to test resuming)."""
-    from trtllm_redrafter.api import encode_prompt, eos_ids
+def shard_index(entry: dict) -> int:
+    return int(Path(entry["file"]).stem.split("-")[-1])
+
+
+def with_counts(manifest: dict, entries: dict[int, dict]) -> dict:
+    """The manifest with ``entries`` as its shard list (in shard order) and their counts."""
+    manifest["shards"] = [entries[i] for i in sorted(entries)]
+    manifest["counts"] = {
+        "samples": sum(s["samples"] for s in manifest["shards"]),
+        "response_tokens": sum(s["response_tokens"] for s in manifest["shards"]),
+        "tokens": sum(s["tokens"] for s in manifest["shards"]),
+    }
+    return manifest
+
+
+def write_shard(out_dir: Path, index: int, shard: dict) -> dict:
+    """Save one shard by an atomic rename -> its manifest entry."""
     from trtllm_redrafter.files import save_safetensors
+
+    name = f"shard-{index:05d}.safetensors"
+    tmp = out_dir / "shards" / (name + ".tmp")
+    save_safetensors(shard, tmp)
+    os.replace(tmp, out_dir / "shards" / name)
+    return {
+        "file": f"shards/{name}",
+        "samples": int(shard["job_ids"].numel()),
+        "tokens": int(shard["offsets"][-1]),
+        "response_tokens": int(shard["offsets"][-1]) - int(shard["prompt_lens"].sum()),
+        "sha256": hashlib.sha256((out_dir / "shards" / name).read_bytes()).hexdigest(),
+    }
+
+
+def build_corpus(
+    settings: DistillSettings,
+    out_dir: Path,
+    data_dir: Path,
+    max_shards: int | None = None,
+    device: str = "auto",
+    generator: CorpusGenerator | None = None,
+) -> dict:
+    """Generate (or resume) the corpus, this rank's shards under torchrun (shards.py);
+    ``max_shards`` stops before shard ``max_shards`` (used to test resuming)."""
+    from trtllm_redrafter.api import encode_prompt, eos_ids
+    from trtllm_redrafter.devices import resolve_device
     from trtllm_redrafter.models import load_target_model, parse_dtype, resolve_model
 
     settings.validate()
+    rank, world = rank_world()
+    dev = resolve_device(device)
     out_dir = Path(out_dir)
     try:
         (out_dir / "shards").mkdir(parents=True, exist_ok=True)
-        probe = out_dir / ".write-test"
+        probe = out_dir / f".write-test-{rank}"
         probe.write_text("")
         probe.unlink()
     except OSError as exc:
@@ -274,54 +344,52 @@ def build_corpus(settings: DistillSettings, out_dir: Path, data_dir: Path, max_s
     }
     manifest["settings"]["temperatures"] = list(settings.temperatures)
     manifest["settings"]["sources"] = list(settings.sources)
-    if (out_dir / MANIFEST).is_file():
-        old = read_manifest(out_dir)
+
+    def check(old: dict) -> None:
         if old.get("target", {}).get("sha256") != fingerprint:
             raise RedrafterError(f"{out_dir} was built for another target ({old.get('target')}); use a new --out")
         if old.get("settings") != manifest["settings"]:
             raise RedrafterError(f"{out_dir} was built with other settings ({old.get('settings')}); use a new --out")
+
+    if (out_dir / MANIFEST).is_file():
+        old = read_manifest(out_dir)
+        check(old)
         manifest = old
+    header = {k: manifest[k] for k in ("format", "target", "settings")}
+    written = written_entries(out_dir, shard_index, check)
 
     model, tokenizer = load_target_model(model_dir, parse_dtype(settings.dtype))
     eos = list(eos_ids(model, tokenizer))
+    generator = generator or HFGenerator(model, eos, dev)
     prompts = load_training_prompts(Path(data_dir), tuple(settings.sources))
     shards = plan_jobs(settings, prompts, lambda text: encode_prompt(tokenizer, text))
     manifest["planned"] = {"prompts": len(prompts), "samples": sum(len(s) for s in shards), "shards": len(shards)}
-    done = len(manifest["shards"])
-    todo = shards[done:] if max_shards is None else shards[done:max_shards]
+    stop = len(shards) if max_shards is None else min(max_shards, len(shards))
+    todo = [i for i in range(stop) if i not in written and i % world == rank]
+    mine = [i for i in range(len(shards)) if i % world == rank]
     bar = tqdm(
-        total=sum(len(s) for s in shards),
-        initial=sum(len(s) for s in shards[:done]),
+        total=sum(len(shards[i]) for i in mine),
+        initial=sum(len(shards[i]) for i in mine if i in written),
         unit="sample",
-        desc="distill-data",
+        desc="distill-data" if world == 1 else f"distill-data rank {rank}/{world}",
         dynamic_ncols=True,
+        position=rank,
     )
-    for offset, jobs in enumerate(todo):
-        index = done + offset
-        shard = generate_shard(model, jobs, settings, index, eos)
-        name = f"shard-{index:05d}.safetensors"
-        tmp = out_dir / "shards" / (name + ".tmp")
-        save_safetensors(shard, tmp)
-        os.replace(tmp, out_dir / "shards" / name)
-        response = int(shard["offsets"][-1]) - int(shard["prompt_lens"].sum())
-        manifest["shards"].append(
-            {
-                "file": f"shards/{name}",
-                "samples": len(jobs),
-                "tokens": int(shard["offsets"][-1]),
-                "response_tokens": response,
-                "sha256": hashlib.sha256((out_dir / "shards" / name).read_bytes()).hexdigest(),
-            }
-        )
-        manifest["counts"] = {
-            "samples": sum(s["samples"] for s in manifest["shards"]),
-            "response_tokens": sum(s["response_tokens"] for s in manifest["shards"]),
-            "tokens": sum(s["tokens"] for s in manifest["shards"]),
-        }
-        write_json_atomic(out_dir / MANIFEST, manifest)
+    for index in todo:
+        jobs = shards[index]
+        written[index] = write_shard(out_dir, index, shard_tensors(jobs, generator.generate(jobs, settings, index)))
+        if world == 1:
+            write_json_atomic(out_dir / MANIFEST, with_counts(manifest, written))
+        else:
+            append_rank_entry(out_dir, rank, world, header, written[index])
         bar.update(len(jobs))
-        bar.set_postfix(resp_tokens=manifest["counts"]["response_tokens"])
+        bar.set_postfix(resp_tokens=sum(e["response_tokens"] for e in written.values()))
     bar.close()
+    if world > 1:  # merge once every shard exists (the last rank to finish finds that)
+        written = written_entries(out_dir, shard_index, check)
+        if len(written) < len(shards):
+            return with_counts(manifest, written)
+    with_counts(manifest, written)
     write_json_atomic(out_dir / MANIFEST, manifest)
     return manifest
 

@@ -28,6 +28,8 @@ def evaluate(
 ) -> dict:
     drafter.eval()
     embed = target.get_input_embeddings()
+    device = embed.weight.device
+    online_topk = settings.online_topk if settings.online_target else 0
     n = settings.num_steps
     top1 = torch.zeros(n, dtype=torch.long)
     topk = torch.zeros(n, dtype=torch.long)
@@ -35,14 +37,14 @@ def evaluate(
     chain = chain_count = 0
     kl_sum, kl_n = 0.0, 0
     for batch in batches:
-        hidden, logp, ids, lengths, plens = batch_inputs(target, batch, pad_id)
+        hidden, logp, ids, lengths, plens = batch_inputs(target, batch, pad_id, device, online_topk)
         res = drafter_loss(Unroll(drafter, n), embed, hidden, logp, ids, lengths, plens, n, t2d=t2d)
-        top1 += res.top1
-        topk += res.topk
-        count += res.count
+        top1 += res.top1.cpu()
+        topk += res.topk.cpu()
+        count += res.count.cpu()
         chain += int(res.chain)
         chain_count += int(res.chain_count)
-        kl_sum += res.kl * int(res.count.sum())
+        kl_sum += float(res.kl) * int(res.count.sum())
         kl_n += int(res.count.sum())
     drafter.train()
     if not batches or int(count.sum()) == 0:
@@ -66,6 +68,6 @@ def teacher_forced_eval(drafter: Drafter, target, samples: list[tuple[list[int],
     settings = TrainSettings(model="", data="", out="", num_steps=num_steps)
     out = evaluate(drafter, target, batches, settings, pad_id=0, t2d=t2d)
     if t2d is not None:  # how many answer tokens the draft vocabulary could have proposed at all
-        answers = torch.tensor([t for _, r in samples for t in r], dtype=torch.long)
+        answers = torch.tensor([t for _, r in samples for t in r], dtype=torch.long, device=t2d.device)
         out["draft_vocab_coverage"] = float((t2d[answers] >= 0).float().mean())
     return out

@@ -24,6 +24,7 @@ renormalised (with K = 32 they hold most of the mass; ``mass`` in the manifest s
 Layout, one feature shard per corpus shard (so the job resumes shard by shard):
 
     out/manifest.json                      target sha256, corpus manifest sha256, K, counts, shards
+    out/manifest.rank*-of-*.json           under torchrun: each rank's entries until they are merged
     out/shards/feat-00000.safetensors      the four tensors above, concatenated, plus
                                            offsets int64 [S+1] (rows), job_ids int64 [S]
 """
@@ -39,8 +40,8 @@ import torch
 from tqdm import tqdm
 
 from trtllm_redrafter.errors import RedrafterError
-
-MANIFEST = "manifest.json"
+from trtllm_redrafter.files import save_safetensors, write_json_atomic
+from trtllm_redrafter.training.shards import MANIFEST, append_rank_entry, rank_world, read_json, written_entries
 
 
 @dataclass
@@ -54,10 +55,11 @@ class FeatureSample:
 
 @torch.no_grad()
 def _shard_features(model, seqs: list[list[int]], prompt_lens: list[int], topk: int, batch_tokens: int) -> dict:
-    """Features for one corpus shard: the target runs length-sorted batches of its samples."""
+    """Features for one corpus shard: the target runs length-sorted batches of its samples (on its device)."""
     from trtllm_redrafter.runtime.decode import left_pad
 
     decoder, head = model.get_decoder(), model.get_output_embeddings()
+    device = head.weight.device
     order = sorted(range(len(seqs)), key=lambda j: len(seqs[j]))
     rows: dict[int, tuple] = {}
     start = 0
@@ -67,6 +69,7 @@ def _shard_features(model, seqs: list[list[int]], prompt_lens: list[int], topk: 
             end += 1
         batch = order[start:end]
         ids, valid = left_pad([seqs[j] for j in batch])  # [B, T]
+        ids, valid = ids.to(device), valid.to(device)
         positions = (valid.long().cumsum(-1) - 1).clamp(min=0)
         hidden = decoder(input_ids=ids, attention_mask=valid.long(), position_ids=positions).last_hidden_state
         t = ids.shape[1]
@@ -76,7 +79,12 @@ def _shard_features(model, seqs: list[list[int]], prompt_lens: list[int], topk: 
             h = hidden[b, first : t - 1]  # [L, H] positions m-1 .. n-2
             logp = torch.log_softmax(head(h).float(), dim=-1)  # [L, V]
             val, idx = logp.topk(topk, dim=-1)  # [L, K]
-            rows[j] = (torch.tensor(seqs[j][m - 1 :], dtype=torch.int32), h.to(torch.bfloat16), idx.int(), val.half())
+            rows[j] = (
+                torch.tensor(seqs[j][m - 1 :], dtype=torch.int32),
+                h.to(torch.bfloat16).cpu(),
+                idx.int().cpu(),
+                val.half().cpu(),
+            )
         start = end
     parts = [rows[j] for j in range(len(seqs))]
     offsets = [0]
@@ -99,15 +107,18 @@ def build_features(
     batch_tokens: int = 4096,
     dtype: str = "bfloat16",
     max_shards: int | None = None,
+    device: str = "auto",
 ) -> dict:
-    """Compute (or resume) the features of every corpus shard; ``max_shards`` stops early (tests)."""
-
-    from trtllm_redrafter.files import save_safetensors, write_json_atomic
+    """Compute (or resume) the features of every corpus shard, this rank's shards under torchrun
+    (shards.py); ``max_shards`` stops after that many of the remaining shards (tests)."""
+    from trtllm_redrafter.devices import resolve_device
     from trtllm_redrafter.models import load_target_model, parse_dtype, resolve_model
     from trtllm_redrafter.training.corpus import model_fingerprint, read_manifest, read_shard
 
     if topk <= 0 or batch_tokens <= 0:
         raise RedrafterError("topk and batch_tokens must be >= 1")
+    rank, world = rank_world()
+    dev = resolve_device(device)
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     if not data_dir.is_dir():
         raise RedrafterError(f"data directory {data_dir} not found")
@@ -123,44 +134,66 @@ def build_features(
         raise RedrafterError(f"cannot write to output directory {out_dir}: {exc}") from exc
     settings = {"topk": topk, "dtype": dtype}
     manifest = {"format": 1, "target": corpus["target"], "settings": settings, "shards": []}
-    if (out_dir / MANIFEST).is_file():
-        old = json.loads((out_dir / MANIFEST).read_text())
+
+    def check(old: dict) -> None:
         if old.get("target") != corpus["target"] or old.get("settings") != settings:
             raise RedrafterError(f"{out_dir} holds features of another target or other settings; use a new --out")
+
+    if (out_dir / MANIFEST).is_file():
+        old = read_json(out_dir / MANIFEST)
+        check(old)
         manifest = old
+    header = {k: manifest[k] for k in ("format", "target", "settings")}
     # a feature shard stays valid while its corpus shard is unchanged (the corpus may grow)
-    done = {s["corpus_sha256"]: s for s in manifest["shards"]}
-    todo = [s for s in corpus["shards"] if s["sha256"] not in done]
-    if max_shards is not None:
-        todo = todo[:max_shards]
+    done = written_entries(out_dir, lambda e: e["corpus_sha256"], check)
+    todo = [(i, s) for i, s in enumerate(corpus["shards"]) if s["sha256"] not in done]
+    todo = [(i, s) for i, s in todo[:max_shards] if i % world == rank]
     model, _ = load_target_model(model_dir, parse_dtype(dtype))
-    bar = tqdm(total=len(corpus["shards"]), initial=len(corpus["shards"]) - len(todo), unit="shard", desc="features")
-    for shard in todo:
+    model.to(dev)
+    mine = [s for i, s in enumerate(corpus["shards"]) if i % world == rank]
+    desc = "features" if world == 1 else f"features rank {rank}/{world}"
+    bar = tqdm(total=len(mine), initial=len(mine) - len(todo), unit="shard", desc=desc, position=rank)
+    for _, shard in todo:
         t = read_shard(data_dir, shard)
         tokens, offsets = t["tokens"].tolist(), t["offsets"].tolist()
         seqs = [tokens[offsets[j] : offsets[j + 1]] for j in range(len(offsets) - 1)]
         feats = _shard_features(model, seqs, t["prompt_lens"].tolist(), topk, batch_tokens)
         feats["job_ids"] = t["job_ids"]
-        name = "feat-" + Path(shard["file"]).name.split("-")[-1]
-        tmp = out_dir / "shards" / (name + ".tmp")
-        save_safetensors(feats, tmp)
-        os.replace(tmp, out_dir / "shards" / name)
-        mass = float(feats["topk_logp"].float().exp().sum(-1).mean())
-        manifest["shards"].append(
-            {
-                "file": f"shards/{name}",
-                "corpus_sha256": shard["sha256"],
-                "rows": int(feats["offsets"][-1]),
-                "mass": mass,
-            }
-        )
-        manifest["counts"] = {"rows": sum(s["rows"] for s in manifest["shards"])}
-        manifest["mean_topk_mass"] = sum(s["mass"] * s["rows"] for s in manifest["shards"]) / max(
-            1, manifest["counts"]["rows"]
-        )
-        write_json_atomic(out_dir / MANIFEST, manifest)
+        done[shard["sha256"]] = write_feature_shard(out_dir, shard, feats)
+        if world == 1:
+            write_json_atomic(out_dir / MANIFEST, with_totals(manifest, done, corpus))
+        else:
+            append_rank_entry(out_dir, rank, world, header, done[shard["sha256"]])
         bar.update(1)
     bar.close()
+    if world > 1:  # merge once every corpus shard has its features (the last rank to finish finds that)
+        done = written_entries(out_dir, lambda e: e["corpus_sha256"], check)
+        if any(s["sha256"] not in done for s in corpus["shards"]):
+            return with_totals(manifest, done, corpus)
+        write_json_atomic(out_dir / MANIFEST, with_totals(manifest, done, corpus))
+    return manifest
+
+
+def write_feature_shard(out_dir: Path, shard: dict, feats: dict) -> dict:
+    """Save the features of one corpus shard by an atomic rename -> its manifest entry."""
+    name = "feat-" + Path(shard["file"]).name.split("-")[-1]
+    tmp = out_dir / "shards" / (name + ".tmp")
+    save_safetensors(feats, tmp)
+    os.replace(tmp, out_dir / "shards" / name)
+    mass = float(feats["topk_logp"].float().exp().sum(-1).mean())
+    return {"file": f"shards/{name}", "corpus_sha256": shard["sha256"], "rows": int(feats["offsets"][-1]), "mass": mass}
+
+
+def with_totals(manifest: dict, done: dict[str, dict], corpus: dict) -> dict:
+    """The manifest's shard list: its own entries first, then the others in corpus order; and totals."""
+    listed = {s["corpus_sha256"] for s in manifest["shards"]}
+    manifest["shards"] = manifest["shards"] + [
+        done[s["sha256"]] for s in corpus["shards"] if s["sha256"] in done and s["sha256"] not in listed
+    ]
+    manifest["counts"] = {"rows": sum(s["rows"] for s in manifest["shards"])}
+    manifest["mean_topk_mass"] = sum(s["mass"] * s["rows"] for s in manifest["shards"]) / max(
+        1, manifest["counts"]["rows"]
+    )
     return manifest
 
 

@@ -25,8 +25,8 @@ from trtllm_redrafter.training.batches import SparseTarget
 @dataclass
 class LossOut:
     loss: torch.Tensor
-    kl: float
-    ce: float
+    kl: torch.Tensor  # float64 scalars: the mean KL and CE terms, for logging (no host sync here)
+    ce: torch.Tensor
     top1: torch.Tensor  # [N] agreement with the target argmax per draft position (sum)
     topk: torch.Tensor  # [N]
     count: torch.Tensor  # [N] valid positions
@@ -63,8 +63,8 @@ def target_to_draft(draft_vocab: torch.Tensor | None, vocab_size: int) -> torch.
     """[V] map from a target token id to its draft id, -1 where the draft vocabulary lacks it."""
     if draft_vocab is None:
         return None
-    t2d = torch.full((vocab_size,), -1, dtype=torch.long)
-    t2d[draft_vocab.long()] = torch.arange(draft_vocab.numel())
+    t2d = torch.full((vocab_size,), -1, dtype=torch.long, device=draft_vocab.device)
+    t2d[draft_vocab.long()] = torch.arange(draft_vocab.numel(), device=draft_vocab.device)
     return t2d
 
 
@@ -88,7 +88,8 @@ def drafter_loss(
     them (tokens it lacks can never be drafted), and a target argmax outside V' counts as a miss.
     """
     b, t, _ = hidden.shape
-    pos = torch.arange(t)[None, :]  # [1, T]
+    dev = hidden.device
+    pos = torch.arange(t, device=dev)[None, :]  # [1, T]
     with torch.no_grad():
         emb = embed(ids).float()  # [B, T, H]
         if isinstance(target_logp, SparseTarget):
@@ -112,12 +113,13 @@ def drafter_loss(
         labels = t2d[ids] if t2d is not None else ids  # [B, T] draft ids of the tokens (-1 = absent)
     all_logits = unroll(hidden, emb)  # [N, B, T, V']
     total = hidden.new_zeros((), dtype=torch.float32)
-    n_total = 0
-    kl_sum = ce_sum = 0.0
+    n_total = torch.zeros((), dtype=torch.long, device=dev)
+    kl_sum = torch.zeros((), dtype=torch.float64, device=dev)
+    ce_sum = torch.zeros((), dtype=torch.float64, device=dev)
     top1, topk_hits, counts = [], [], []
-    agree_chain = torch.ones(b, t, dtype=torch.bool)
-    chain_valid = torch.ones(b, t, dtype=torch.bool)
-    chain_sum = torch.zeros((), dtype=torch.long)
+    agree_chain = torch.ones(b, t, dtype=torch.bool, device=dev)
+    chain_valid = torch.ones(b, t, dtype=torch.bool, device=dev)
+    chain_sum = torch.zeros((), dtype=torch.long, device=dev)
     for k in range(1, num_steps + 1):
         logits = all_logits[k - 1]  # [B, T, V'] predicts x[i + k + 1]
         valid = (pos >= prompt_lens[:, None] - 1) & (pos + k + 1 < lengths[:, None])  # [B, T]
@@ -140,16 +142,16 @@ def drafter_loss(
         q_ref = q_sel.gather(-1, shifted(p_ids, 0)[sel].clamp(min=0)) if p_ids is not None else q_sel  # [M, K|V']
         kl = (p * (log_p - torch.where(has_p, q_ref, 0.0))).sum(-1)  # [M]
         loss_k = kd_weight * kl.sum()
-        kl_sum += float(kl.detach().sum())
+        kl_sum += kl.detach().sum().double()
         if ce_weight > 0:
             nxt = torch.full_like(labels, -1)
             nxt[:, : t - k - 1] = labels[:, k + 1 :]
             lab = nxt[sel]  # [M]
             ce = -torch.where(lab >= 0, q_sel.gather(-1, lab.clamp(min=0)[:, None])[:, 0], 0.0)
             loss_k = loss_k + ce_weight * ce.sum()
-            ce_sum += float(ce.detach().sum())
+            ce_sum += ce.detach().sum().double()
         total = total + loss_k
-        n_total += int(valid.sum())
+        n_total += valid.sum()
         with torch.no_grad():
             tgt = shifted(argmax_d, -1)  # [B, T] the target's greedy token, as a draft id
             hit = (logits.argmax(-1) == tgt) & (tgt >= 0)
@@ -160,7 +162,7 @@ def drafter_loss(
             agree_chain &= hit
             chain_valid &= valid
             chain_sum = chain_sum + (agree_chain & chain_valid).sum()
-    n = max(n_total, 1)
+    n = n_total.clamp(min=1)
     return LossOut(
         loss=total / n,
         kl=kl_sum / n,

@@ -41,6 +41,9 @@ class TrainSettings:
     save_every: int = 100
     seed: int = 0
     dtype: str = "bfloat16"  # frozen target's dtype
+    device: str = "auto"  # devices.py; under torchrun each rank takes cuda:LOCAL_RANK. Not part of resume checks
+    online_target: bool = False  # run the frozen target in the loop and keep its top online_topk (no feature files)
+    online_topk: int = 32  # the K of --online-target: what distill-features --topk would have stored
 
     def validate(self) -> None:
         for name in ("steps", "grad_accum", "tokens_per_batch", "max_len", "num_steps", "eval_every", "save_every"):
@@ -52,6 +55,10 @@ class TrainSettings:
             raise RedrafterError("kd_weight and ce_weight must be >= 0 and not both 0")
         if self.draft_vocab_size < 0:
             raise RedrafterError("draft_vocab_size must be >= 0")
+        if self.online_target and self.features:
+            raise RedrafterError("--online-target computes the target's features in the loop; drop --features")
+        if self.online_topk <= 0:
+            raise RedrafterError("online_topk must be >= 1")
 
 
 def lr_lambda(settings: TrainSettings):

@@ -49,6 +49,7 @@ PAD_ID = 0
 class TrainData:
     """What ``load_data`` sets up once: the frozen target and the batches it will see."""
 
+    device: torch.device  # where the target, the drafter and every batch live
     target: nn.Module  # the frozen HF model (its embedding, and its forward unless features are given)
     draft_vocab: torch.Tensor | None  # [V'] target ids the drafter proposes; None = the full vocabulary
     t2d: torch.Tensor | None  # [V] target id -> draft id (-1 = absent)
@@ -89,8 +90,10 @@ def check_writable(out: Path) -> None:
 
 def load_data(settings: TrainSettings, world: int) -> TrainData:
     """The corpus (or precomputed features), the frozen target, the held-out split and the batches."""
+    from trtllm_redrafter.devices import resolve_device
     from trtllm_redrafter.models import load_target_model, parse_dtype, resolve_model
 
+    device = resolve_device(settings.device)
     model_dir = resolve_model(settings.model)
     fingerprint = model_fingerprint(model_dir)
     if settings.features:  # precomputed target outputs: the target only lends its embedding and head
@@ -100,6 +103,7 @@ def load_data(settings: TrainSettings, world: int) -> TrainData:
     else:
         corpus = load_corpus(Path(settings.data), fingerprint, settings.max_len)
     target, _ = load_target_model(model_dir, parse_dtype(settings.dtype))
+    target.to(device)
     for p in target.parameters():
         p.requires_grad_(False)
     held_out = [s.job_id % settings.eval_every_nth_sample == 0 for s in corpus]
@@ -117,7 +121,7 @@ def load_data(settings: TrainSettings, world: int) -> TrainData:
             s.tokens[1:] if settings.features else torch.tensor(s.tokens[s.prompt_len :]) for s in train_samples
         ]
         draft_vocab = choose_draft_vocab(responses, settings.draft_vocab_size, vocab)
-    train_batches = batches_of(train_samples, settings.tokens_per_batch)
+    train_batches = batches_of(train_samples, settings.tokens_per_batch, drafted_length(settings))
     if len(train_batches) < world:
         raise RedrafterError(f"{len(train_batches)} training batches cannot feed {world} processes")
     digest = hashlib.sha256(json.dumps([[s.job_id, len(s.tokens)] for b in train_batches for s in b]).encode())
@@ -127,16 +131,25 @@ def load_data(settings: TrainSettings, world: int) -> TrainData:
         "train_tokens": sum(len(s.tokens) for s in train_samples),
         "train_batches": len(train_batches),
     }
+    t2d = target_to_draft(draft_vocab, vocab)
     return TrainData(
+        device=device,
         target=target,
         draft_vocab=draft_vocab,
-        t2d=target_to_draft(draft_vocab, vocab),
+        t2d=None if t2d is None else t2d.to(device),
         init=init,
         train_batches=train_batches,
-        eval_batches=batches_of(eval_samples, settings.tokens_per_batch)[: settings.eval_batches],
+        eval_batches=batches_of(eval_samples, settings.tokens_per_batch, drafted_length(settings))[
+            : settings.eval_batches
+        ],
         digest=digest.hexdigest(),
         counts=counts,
     )
+
+
+def drafted_length(settings: TrainSettings):
+    """The length batches are bucketed by: --online-target batches like the features it stands for."""
+    return (lambda sample: len(sample.tokens) - sample.prompt_len + 1) if settings.online_target else None
 
 
 def write_run_record(out: Path, settings: TrainSettings, data: TrainData, world: int, resume: bool) -> None:
@@ -151,12 +164,13 @@ def write_run_record(out: Path, settings: TrainSettings, data: TrainData, world:
 def build_optimisation(settings: TrainSettings, data: TrainData, world: int) -> Optimisation:
     """A seeded fresh drafter (or the warm start's weights), unrolled, with AdamW and the schedule."""
     torch.manual_seed(settings.seed)
-    drafter = make_drafter(settings, data.target, data.draft_vocab)
+    drafter = make_drafter(settings, data.target, data.draft_vocab).to(data.device)
     if data.init is not None:
         drafter.load_state_dict(data.init.state_dict())
     model: nn.Module = Unroll(drafter, settings.num_steps)
     if world > 1:
-        model = nn.parallel.DistributedDataParallel(model)
+        ids = [data.device.index] if data.device.type == "cuda" else None
+        model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
     params = [p for p in drafter.parameters() if p.requires_grad]
     optim = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay, betas=(0.9, 0.98))
     sched = torch.optim.lr_scheduler.LambdaLR(optim, lr_lambda(settings))
@@ -166,15 +180,21 @@ def build_optimisation(settings: TrainSettings, data: TrainData, world: int) -> 
 def optimisation_step(
     opt: Optimisation, data: TrainData, settings: TrainSettings, loader: EpochBatches, progress: Progress
 ) -> dict:
-    """grad_accum micro-batches, one clipped AdamW update -> the step's mean loss terms and grad norm."""
+    """grad_accum micro-batches, one clipped AdamW update -> the step's mean loss terms and grad norm.
+
+    The loss terms stay on the device until the step's one host read (``tolist``), which the
+    finite check and the log row need; ``drafter_loss`` itself only syncs to select the valid
+    positions of each draft depth (a data-dependent shape).
+    """
     opt.drafter.train()
     opt.optim.zero_grad(set_to_none=True)
     embed = data.target.get_input_embeddings()
-    stats = {"loss": 0.0, "kl": 0.0, "ce": 0.0}
+    online_topk = settings.online_topk if settings.online_target else 0
+    terms = torch.zeros(3, dtype=torch.float64, device=data.device)  # loss, kl, ce
     for _ in range(settings.grad_accum):
-        hidden, logp, ids, lengths, plens = batch_inputs(data.target, loader.next(progress), PAD_ID)
-        autocast = settings.autocast and not torch.cuda.is_available()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        batch = loader.next(progress)
+        hidden, logp, ids, lengths, plens = batch_inputs(data.target, batch, PAD_ID, data.device, online_topk)
+        with torch.autocast(data.device.type, dtype=torch.bfloat16, enabled=settings.autocast):
             res = drafter_loss(
                 opt.model,
                 embed,
@@ -189,9 +209,10 @@ def optimisation_step(
                 t2d=data.t2d,
             )
         (res.loss / settings.grad_accum).backward()
-        for key in stats:
-            stats[key] += float(getattr(res, key) if key != "loss" else res.loss.detach()) / settings.grad_accum
-    grad_norm = float(torch.nn.utils.clip_grad_norm_(opt.params, settings.clip))
+        terms += torch.stack([res.loss.detach().double(), res.kl, res.ce]) / settings.grad_accum
+    norm = torch.nn.utils.clip_grad_norm_(opt.params, settings.clip)
+    loss, kl, ce, grad_norm = torch.cat([terms, norm.double()[None]]).tolist()  # the step's one host sync
+    stats = {"loss": loss, "kl": kl, "ce": ce}
     if not math.isfinite(grad_norm) or not math.isfinite(stats["loss"]):
         # never let one bad batch turn the weights into NaN: stop with the last good checkpoint
         raise RedrafterError(
@@ -225,6 +246,9 @@ def train(settings: TrainSettings, resume: bool = False, stop_after: int | None 
     if rank == 0:
         check_writable(out)
     data = load_data(settings, world)
+    if data.device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True  # fp32 matmuls outside autocast: ample for a KD loss
+        torch.backends.cudnn.allow_tf32 = True
     if rank == 0:
         write_run_record(out, settings, data, world, resume)
     opt = build_optimisation(settings, data, world)
