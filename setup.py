@@ -21,6 +21,7 @@ setup(
         "gguf>=0.10",
         "numpy>=1.24",
         "tqdm>=4.60",
+        "ninja>=1.11",  # torch.utils.cpp_extension builds the torch ops (ops/torch_ops.py)
         "rich>=13",
         "matplotlib>=3.7",
     ],

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+from trtllm_redrafter.devices import resolve_device
 from trtllm_redrafter.errors import RedrafterError
 from trtllm_redrafter.models import ALIASES, DEFAULT_MODEL, load_target_model, parse_dtype, resolve_model
 from trtllm_redrafter.runtime.decode import DecodeConfig, Decoder, RowState, stats_of
@@ -68,11 +69,18 @@ class ReDrafter:
 
     @classmethod
     def load(
-        cls, model: str = DEFAULT_MODEL, drafter: str | None = None, dtype: str = "bfloat16", seed: int = 0
+        cls,
+        model: str = DEFAULT_MODEL,
+        drafter: str | None = None,
+        dtype: str = "bfloat16",
+        seed: int = 0,
+        device: str = "auto",
     ) -> ReDrafter:
+        """The target and its drafter on ``device`` (devices.py: auto = CUDA when available)."""
         torch_dtype = parse_dtype(dtype)
+        dev = resolve_device(device)
         hf_model, tokenizer = load_target_model(resolve_model(model), torch_dtype)
-        target = HFTarget(hf_model)
+        target = HFTarget(hf_model.to(dev))
         if drafter is not None:
             source = drafter
             head = Drafter.load(drafter, torch_dtype, target.lm_head.weight)
@@ -91,7 +99,7 @@ class ReDrafter:
             )
             head = init_drafter(cfg, seed=seed).to(torch_dtype).attach_target_head(target.lm_head.weight)
         check_compatible(head.config, target.vocab_size, target.hidden_size, where=f"drafter {source}")
-        return cls(hf_model, tokenizer, head, source)
+        return cls(hf_model, tokenizer, head.to(dev), source)
 
     # ---- prompts ---------------------------------------------------------------------------
     def encode(self, prompt: str | list[dict], raw: bool = False) -> list[int]:

@@ -89,7 +89,7 @@ class HFGenerate:
 
     def generate(self, prompt_ids: list[int], max_new_tokens: int) -> Generation:
         clock = _TokenClock()
-        input_ids = torch.tensor([prompt_ids])
+        input_ids = torch.tensor([prompt_ids], device=self.model.device)
         self._forwards = 0
         hook = self.model.register_forward_pre_hook(self._count)  # the target only: an assistant is another module
         try:
@@ -271,13 +271,14 @@ class MethodSet:
 
 def load_target(settings: BenchSettings) -> LoadedTarget:
     from trtllm_redrafter.api import ReDrafter, eos_ids
+    from trtllm_redrafter.devices import resolve_device
     from trtllm_redrafter.models import load_target_model, parse_dtype, resolve_model
 
     if {"redrafter", "redrafter_lookup"} & set(settings.methods) or settings.sweep:
-        rd = ReDrafter.load(settings.model, settings.drafter, settings.dtype, settings.drafter_seed)
+        rd = ReDrafter.load(settings.model, settings.drafter, settings.dtype, settings.drafter_seed, settings.device)
         return LoadedTarget(rd.model, rd.tokenizer, rd.eos_token_ids, rd)
     model, tokenizer = load_target_model(resolve_model(settings.model), parse_dtype(settings.dtype))
-    return LoadedTarget(model, tokenizer, eos_ids(model, tokenizer))
+    return LoadedTarget(model.to(resolve_device(settings.device)), tokenizer, eos_ids(model, tokenizer))
 
 
 def build_methods(settings: BenchSettings, target: LoadedTarget, context_tokens: int) -> MethodSet:
@@ -333,6 +334,7 @@ def _add_assisted(methods: MethodSet, settings: BenchSettings, target: LoadedTar
     if tokenizer.get_vocab() != target.tokenizer.get_vocab():
         methods.skip("assisted", f"assistant {partner} has another tokenizer than {settings.model}")
         return
+    assistant.to(target.model.device)
     methods.add(HFGenerate("assisted", target.model, target.eos, assistant_model=assistant), assistant=partner)
 
 

@@ -15,6 +15,7 @@ import torch
 from tqdm import tqdm
 
 from trtllm_redrafter.api import encode_prompt, eos_ids
+from trtllm_redrafter.devices import resolve_device
 from trtllm_redrafter.errors import RedrafterError
 from trtllm_redrafter.files import read_prompts_file
 from trtllm_redrafter.models import load_target_model, parse_dtype, resolve_model
@@ -37,10 +38,11 @@ def compare_with_hf(args: argparse.Namespace) -> dict:
     if len(results) != len(prompts):
         raise RedrafterError(f"{path} has {len(results)} results for {len(prompts)} prompts")
     model, tokenizer = load_target_model(resolve_model(args.model), parse_dtype(args.dtype))
+    model.to(resolve_device(getattr(args, "device", "auto")))
     eos = list(eos_ids(model, tokenizer))
     rows = []
     for prompt, res in tqdm(list(zip(prompts, results)), desc="HF generate", unit="prompt"):
-        ids = torch.tensor([encode_prompt(tokenizer, prompt, args.raw)])
+        ids = torch.tensor([encode_prompt(tokenizer, prompt, args.raw)], device=model.device)
         out = model.generate(
             input_ids=ids,
             attention_mask=torch.ones_like(ids),
@@ -54,7 +56,7 @@ def compare_with_hf(args: argparse.Namespace) -> dict:
         pos = first_difference(ours, ref)
         row = {"index": res.get("index"), "identical": pos is None, "new_tokens": len(ref)}
         if pos is not None and pos < min(len(ours), len(ref)):
-            prefix = torch.cat([ids, torch.tensor([ref[:pos]], dtype=torch.long)], dim=1)
+            prefix = torch.cat([ids, torch.tensor([ref[:pos]], dtype=torch.long, device=model.device)], dim=1)
             logits = model(input_ids=prefix).logits[0, -1].float()
             top = logits.topk(2)
             row.update(

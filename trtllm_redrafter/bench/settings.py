@@ -42,6 +42,7 @@ class BenchSettings:
     engine: str | None = None
     base_engine: str | None = None
     threads: int | None = None
+    device: str = "auto"  # devices.py; every torch method runs there (llama.cpp stays on the CPU)
     sweep: bool = False
     sweep_beams: tuple[int, ...] = (1, 2, 4, 8)
     sweep_draft_lens: tuple[int, ...] = (1, 2, 3, 4, 5)

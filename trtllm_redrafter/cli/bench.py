@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from trtllm_redrafter.cli.common import add_model_args, default_data_dir
+from trtllm_redrafter.cli.common import add_device_arg, add_model_args, default_data_dir
 from trtllm_redrafter.runtime.decode import DecodeConfig
 
 
@@ -66,6 +66,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         engine=args.engine,
         base_engine=args.base_engine,
         threads=args.threads,
+        device=args.device,
         sweep=args.sweep,
         sweep_beams=parse_list(args.sweep_beams, "--sweep-beams"),
         sweep_draft_lens=parse_list(args.sweep_draft_lens, "--sweep-draft-lens"),
@@ -119,4 +120,5 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--sweep-draft-lens", default="1,2,3,4,5")
     b.add_argument("--sweep-lookup", action="store_true", help="the sweep adds the lookup beam (--lookup-ngram)")
     add_model_args(b)
+    add_device_arg(b)
     b.set_defaults(func=cmd_bench)

@@ -26,6 +26,7 @@ def add_device_arg(p: argparse.ArgumentParser) -> None:
 
 def add_decode_args(p: argparse.ArgumentParser) -> None:
     add_model_args(p)
+    add_device_arg(p)
     p.add_argument("--drafter", default=None, help="drafter directory (default: the shipped one, else a fresh init)")
     p.add_argument("--num-beams", type=int, default=DecodeConfig.num_beams, help="beam width nb")
     p.add_argument(
@@ -42,6 +43,12 @@ def add_decode_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--lookup-min-ngram", type=int, default=DecodeConfig.lookup_min_ngram)
     p.add_argument("--lookup-len", type=int, default=DecodeConfig.lookup_len, help="lookup beam tokens (0 = draft-len)")
+    p.add_argument(
+        "--kernels",
+        choices=["torch", "ops"],
+        default=DecodeConfig.kernels,
+        help="packing and acceptance: torch (the reference) or ops (torch.ops.redrafter, the CUDA kernels' code)",
+    )
     p.add_argument("--max-new-tokens", type=int, default=256)
     p.add_argument("--mode", choices=["redrafter", "ar"], default="redrafter", help="ar = plain greedy, same model")
     p.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
@@ -66,6 +73,7 @@ def decode_config(args: argparse.Namespace):
         lookup_ngram=args.lookup_ngram,
         lookup_min_ngram=args.lookup_min_ngram,
         lookup_len=args.lookup_len,
+        kernels=args.kernels,
     )
     cfg.validate()  # bad settings fail before the model is loaded
     return cfg

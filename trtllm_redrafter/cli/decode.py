@@ -7,7 +7,14 @@ import json
 import sys
 from dataclasses import replace
 
-from trtllm_redrafter.cli.common import add_decode_args, add_model_args, decode_config, format_stats, read_prompts
+from trtllm_redrafter.cli.common import (
+    add_decode_args,
+    add_device_arg,
+    add_model_args,
+    decode_config,
+    format_stats,
+    read_prompts,
+)
 from trtllm_redrafter.errors import RedrafterError
 
 
@@ -20,7 +27,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     prompts = read_prompts(args)
     if args.backend == "trtllm":
         return run_engine(args, prompts, cfg)
-    rd = ReDrafter.load(args.model, args.drafter, args.dtype, args.drafter_seed)
+    rd = ReDrafter.load(args.model, args.drafter, args.dtype, args.drafter_seed, args.device)
     encoded = [rd.encode(p, args.raw) for p in prompts]
     if not args.json:
         print(
@@ -66,7 +73,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from trtllm_redrafter.api import ReDrafter
 
     cfg = decode_config(args)
-    rd = ReDrafter.load(args.model, args.drafter, args.dtype, args.drafter_seed)
+    rd = ReDrafter.load(args.model, args.drafter, args.dtype, args.drafter_seed, args.device)
     print(f"chat with {args.model}, drafter {rd.drafter_source}. /reset clears, /exit quits.", file=sys.stderr)
     messages: list[dict] = []
     while True:
@@ -130,4 +137,5 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     parity.add_argument("--max-new-tokens", type=int, required=True)
     parity.add_argument("--strict", action="store_true", help="exit 1 unless every row is identical")
     add_model_args(parity)
+    add_device_arg(parity)
     parity.set_defaults(func=cmd_parity)

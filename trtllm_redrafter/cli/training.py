@@ -113,7 +113,7 @@ def cmd_eval_drafter(args: argparse.Namespace) -> int:
     from trtllm_redrafter.devices import resolve_device
     from trtllm_redrafter.training.evaluate import teacher_forced_eval
 
-    rd = ReDrafter.load(args.model, args.drafter, args.dtype)
+    rd = ReDrafter.load(args.model, args.drafter, args.dtype, device=args.device)
     prompts = [rd.encode(p, args.raw) for p in read_prompts(argparse.Namespace(prompt=None, **vars(args)))]
     path = Path(args.results)
     if not path.is_file():

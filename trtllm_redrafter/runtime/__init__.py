@@ -10,7 +10,8 @@ One decode step (``decode.Decoder.stream``, one loop iteration), in reading orde
     accept.py       greedy acceptance: the longest matching beam prefix, plus a bonus token
     sampling.py     exact speculative sampling: the same with the target's warped distribution
     decode.py       the loop that runs them and keeps the accepted path in the cache
+    kernels.py      steps 2 and 4 through torch.ops.redrafter instead (``kernels="ops"``)
 
-Imports run downward only: this package uses torch, ``errors`` and (later) ``ops``, never
+Imports run downward only: this package uses torch, ``errors`` and ``ops``, never
 ``api``, ``training``, ``bench``, ``trtllm`` or ``cli``.
 """

@@ -46,7 +46,7 @@ def make_acceptance(
     next_token: torch.Tensor,
 ) -> Acceptance:
     """Contract outputs from the chosen beam [bs], num_accepted_tokens [bs] and the next token [bs]."""
-    rows = torch.arange(draft_tokens.shape[0])
+    rows = torch.arange(draft_tokens.shape[0], device=draft_tokens.device)
     beam_tokens = draft_tokens[rows, beam]  # [bs, bl]
     path = draft_indices[rows, beam]  # [bs, bl]
     # accepted drafts shifted left by one, with the next token written at position num-1
@@ -69,5 +69,5 @@ def accept_greedy(packed_argmax: torch.Tensor, draft_tokens: torch.Tensor, draft
     accept_len = 1 + match.long().cumprod(-1).sum(-1)  # [bs, nb]
     best = accept_len.argmax(-1)  # [bs] first beam with the longest prefix
     num = accept_len.gather(1, best[:, None])[:, 0]  # [bs]
-    next_token = pred[torch.arange(pred.shape[0]), best].gather(1, (num - 1)[:, None])[:, 0]  # [bs]
+    next_token = pred[torch.arange(pred.shape[0], device=pred.device), best].gather(1, (num - 1)[:, None])[:, 0]  # [bs]
     return make_acceptance(draft_tokens, draft_indices, best, num, next_token)

@@ -41,7 +41,7 @@ def beam_search(
     bs, _ = hidden.shape
     nb = num_beams
     tokens = root[:, None, None].expand(bs, nb, 1)  # [bs, nb, 1]
-    scores = torch.full((bs, nb), float("-inf"))
+    scores = torch.full((bs, nb), float("-inf"), device=hidden.device)
     scores[:, 0] = 0.0  # one live beam at the start
     ctx = hidden[:, None, :].expand(bs, nb, -1)  # [bs, nb, H]
     state = None  # s_0 = 0

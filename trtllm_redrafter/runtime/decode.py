@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import torch
 
 from trtllm_redrafter.errors import RedrafterError
+from trtllm_redrafter.runtime import kernels
 from trtllm_redrafter.runtime.accept import accept_greedy
 from trtllm_redrafter.runtime.beam_search import beam_search
 from trtllm_redrafter.runtime.drafter import Drafter
@@ -56,6 +57,7 @@ class DecodeConfig:
     lookup_ngram: int = 3  # match up to this many trailing tokens
     lookup_min_ngram: int = 1  # like HF prompt lookup, fall back to a single-token match
     lookup_len: int = 5  # tokens the lookup beam proposes; 0 = draft_len
+    kernels: str = "torch"  # "torch": this package's reference ops; "ops": torch.ops.redrafter (kernels.py)
 
     def validate(self) -> None:
         if self.mode not in ("redrafter", "ar"):
@@ -70,6 +72,13 @@ class DecodeConfig:
             raise RedrafterError("sampling needs temperature >= 0, top_k >= 0 and 0 < top_p <= 1")
         if self.lookup_len < 0:
             raise RedrafterError(f"lookup_len must be >= 0 (0 = draft_len), got {self.lookup_len}")
+        if self.kernels not in ("torch", "ops"):
+            raise RedrafterError(f"kernels must be 'torch' or 'ops', got {self.kernels!r}")
+        if self.kernels == "ops" and self.lookup and self.lookup_draft_len != self.draft_len:
+            raise RedrafterError(
+                "--kernels ops packs equal-length beams only: with the lookup beam, use --lookup-len 0 "
+                f"(= draft_len) instead of {self.lookup_len}, or --lookup-ngram 0"
+            )
         if self.lookup_ngram < 0 or (self.lookup_ngram and not 1 <= self.lookup_min_ngram <= self.lookup_ngram):
             raise RedrafterError(
                 f"lookup needs lookup_ngram >= 0 and 1 <= lookup_min_ngram <= lookup_ngram, "
@@ -183,39 +192,41 @@ class Decoder:
         cfg = self.config
         nb, draft_len = cfg.beam_shape
         self.rows = [RowState() for _ in prompts]
-        input_ids, valid = left_pad(prompts)  # [bs, T]
+        dev = getattr(self.target, "device", torch.device("cpu"))
+        input_ids, valid = (x.to(dev) for x in left_pad(prompts))  # [bs, T]
 
-        gen = torch.Generator().manual_seed(cfg.seed)
+        gen = torch.Generator().manual_seed(cfg.seed)  # on the host: the same uniforms on every device
         t0 = time.perf_counter()
         logits, hidden = self.target.prefill(input_ids, valid)  # [bs, V], [bs, H]
         if cfg.sampling:
-            root = sample_from(self._probs(logits), torch.rand(len(prompts), generator=gen))
+            root = sample_from(self._probs(logits), torch.rand(len(prompts), generator=gen).to(dev))
         else:
             root = logits.argmax(-1)  # [bs]
+        first = root[:, None].tolist()  # waits for the prefill
         prefill_s = time.perf_counter() - t0
         positions = valid.sum(-1)  # [bs] position of the root token
-        live = torch.arange(len(prompts))  # prompt index of each batch row
+        live = list(range(len(prompts)))  # prompt index of each batch row (host side)
         history = torch.cat([input_ids.masked_fill(~valid, PAD), root[:, None]], dim=1)  # [bs, T+1], lookup.py
         for row in self.rows:
             row.prefill_s = prefill_s
-        yield from self._emit(live, root[:, None], torch.ones_like(root))
+        yield from self._emit(live, first, [1] * len(live))
         t_decode = time.perf_counter()
 
         while True:
-            keep_rows = torch.tensor([not self.rows[int(r)].done for r in live])
-            if not keep_rows.any():
+            keep = [b for b, r in enumerate(live) if not self.rows[r].done]
+            if not keep:
                 break
-            if not keep_rows.all():  # finished rows leave the batch
-                idx = keep_rows.nonzero()[:, 0]
-                live, root, hidden, positions = live[idx], root[idx], hidden[idx], positions[idx]
-                history = history[idx]
+            if len(keep) < len(live):  # finished rows leave the batch
+                idx = torch.tensor(keep, device=dev)
+                live = [live[b] for b in keep]
+                root, hidden, positions, history = root[idx], hidden[idx], positions[idx], history[idx]
                 self.target.select_rows(idx)
 
             # 1-2. draft (plus the context-lookup beam) and pack
             beams = self.propose(hidden, root, nb, draft_len)  # [bs, nb, bl]
             if cfg.lookup:
                 beams = with_lookup_beam(beams, history, cfg.lookup_ngram, cfg.lookup_min_ngram, cfg.lookup_draft_len)
-            tree = pack_beams(beams)
+            tree = kernels.pack_beams(beams) if cfg.kernels == "ops" else pack_beams(beams)
             # 3. verify every candidate in one target forward
             logits, tree_hidden = self.target.verify(
                 tree.tokens, positions[:, None] + tree.position_offsets, tree.mask, tree.valid
@@ -223,14 +234,20 @@ class Decoder:
             # 4. accept: greedy, or exact sampling with rand_data_validation / rand_data_sample
             if cfg.sampling:
                 bs, n_beams, bl = beams.shape
-                rand_validation = torch.rand(bs, n_beams, bl - 1, generator=gen)  # [bs, nb(+1), bl-1]
-                rand_sample = torch.rand(bs, generator=gen)  # [bs]
-                acc = accept_sampling(self._probs(logits), beams, tree.draft_indices, rand_validation, rand_sample)
+                rand_validation = torch.rand(bs, n_beams, bl - 1, generator=gen).to(dev)  # [bs, nb(+1), bl-1]
+                rand_sample = torch.rand(bs, generator=gen).to(dev)  # [bs]
+                probs = self._probs(logits)
+                if cfg.kernels == "ops":
+                    acc = kernels.accept_sampling(probs, beams, tree, rand_validation, rand_sample)
+                else:
+                    acc = accept_sampling(probs, beams, tree.draft_indices, rand_validation, rand_sample)
+            elif cfg.kernels == "ops":
+                acc = kernels.accept_greedy(logits, beams, tree)
             else:
                 acc = accept_greedy(logits.argmax(-1), beams, tree.draft_indices)
             # 5. keep exactly the accepted path in the cache
             k = int(acc.num_accepted_tokens.max())
-            keep_valid = torch.arange(k)[None, :] < acc.num_accepted_tokens[:, None]  # [bs, k]
+            keep_valid = torch.arange(k, device=dev)[None, :] < acc.num_accepted_tokens[:, None]  # [bs, k]
             self.target.keep(acc.path_indices[:, :k], keep_valid)
             # 6. next root and drafter context
             positions = positions + acc.num_accepted_tokens
@@ -239,14 +256,19 @@ class Decoder:
             if cfg.lookup:
                 history = append_right_aligned(history, acc.accepted_tokens, acc.num_accepted_tokens)
 
+            # one host read for the step's results: [bs, k + 2] = accepted tokens, their count, tree width
+            parts = (acc.accepted_tokens, acc.num_accepted_tokens[:, None], tree.gen_lengths[:, None])
+            step = torch.cat([t.long() for t in parts], dim=1)
+            rows_out = step.tolist()
+            accepted, counts, widths = [r[:-2] for r in rows_out], [r[-2] for r in rows_out], [r[-1] for r in rows_out]
             now = time.perf_counter()
-            for b, r in enumerate(live.tolist()):
+            for b, r in enumerate(live):
                 row = self.rows[r]
                 row.steps += 1
-                row.verified += int(tree.gen_lengths[b])
-                row.accepted.append(int(acc.num_accepted_tokens[b]))
+                row.verified += widths[b]
+                row.accepted.append(counts[b])
                 row.decode_s = now - t_decode
-            yield from self._emit(live, acc.accepted_tokens, acc.num_accepted_tokens)
+            yield from self._emit(live, accepted, counts)
 
     def propose(self, hidden: torch.Tensor, root: torch.Tensor, nb: int, draft_len: int) -> torch.Tensor:
         """draft_tokens [bs, nb, draft_len + 1] for the next verify step."""
@@ -276,15 +298,15 @@ class Decoder:
                     f"{self.target.max_positions}"
                 )
 
-    def _emit(self, live: torch.Tensor, tokens: torch.Tensor, counts: torch.Tensor) -> Iterator[StepEvent]:
-        """Append each live row's new tokens [bs, k] (first counts[b] valid), applying stop rules."""
+    def _emit(self, live: list[int], tokens: list[list[int]], counts: list[int]) -> Iterator[StepEvent]:
+        """Append each live row's new tokens [bs][k] (first counts[b] valid), applying stop rules."""
         cfg = self.config
-        for b, r in enumerate(live.tolist()):
+        for b, r in enumerate(live):
             row = self.rows[r]
             if row.done:
                 continue
             new: list[int] = []
-            for tok in tokens[b, : int(counts[b])].tolist():
+            for tok in tokens[b][: counts[b]]:
                 new.append(tok)
                 if len(row.token_ids) + len(new) >= cfg.max_new_tokens:
                     row.done, row.stop_reason = True, "length"
@@ -306,7 +328,9 @@ def append_right_aligned(history: torch.Tensor, tokens: torch.Tensor, counts: to
     still right-aligned; leading all-PAD columns are dropped."""
     k = tokens.shape[1]
     cat = torch.cat([history, tokens], dim=1)  # [bs, L+k]
-    src = torch.arange(cat.shape[1])[None, :] - (k - counts)[:, None]  # shift each row right by k - count
+    src = (
+        torch.arange(cat.shape[1], device=cat.device)[None, :] - (k - counts)[:, None]
+    )  # shift each row right by k - count
     out = torch.where(src >= 0, cat.gather(1, src.clamp(min=0)), PAD)
     first = int((out != PAD).any(0).long().argmax())  # first column any row uses
     return out[:, first:]

@@ -40,20 +40,20 @@ def lookup_beam(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(beam [bs, draft_len + 1], found [bs]); beam[:, 0] is the root history[:, -1]."""
     bs, length = history.shape
-    best_end = torch.full((bs,), -1, dtype=torch.long)  # match end e, -1 = none yet
+    best_end = torch.full((bs,), -1, dtype=torch.long, device=history.device)  # match end e, -1 = none yet
     for n in range(max_ngram, min_ngram - 1, -1):
         if length <= n:
             continue
         tail = history[:, length - n :]  # [bs, n]
         windows = history[:, : length - 1].unfold(1, n, 1)  # [bs, L-n, n]: windows ending before L
         hit = (windows == tail[:, None, :]).all(-1) & (tail != PAD).all(-1, keepdim=True)  # [bs, L-n]
-        ends = torch.arange(n, length)[None, :].expand(bs, -1)  # [bs, L-n]: end e of each window
+        ends = torch.arange(n, length, device=history.device)[None, :].expand(bs, -1)  # [bs, L-n]: end e of each window
         latest = torch.where(hit, ends, -1).amax(-1)  # [bs]
         best_end = torch.where(best_end < 0, latest, best_end)  # a longer n-gram already won
     found = best_end >= 0
     end = best_end.clamp(min=1)  # [bs]
     period = length - end  # [bs] >= 1
-    offsets = torch.arange(draft_len)[None, :] % period[:, None]  # [bs, draft_len]
+    offsets = torch.arange(draft_len, device=history.device)[None, :] % period[:, None]  # [bs, draft_len]
     copied = history.gather(1, (end[:, None] + offsets).clamp(max=length - 1))  # [bs, draft_len]
     beam = torch.cat([history[:, -1:], copied], dim=1)  # [bs, bl]
     return beam, found

@@ -74,13 +74,14 @@ def accept_sampling(
     rand_sample: torch.Tensor,  # [bs] uniforms: rand_data_sample
 ) -> Acceptance:
     bs, nb, bl = draft_tokens.shape
-    rows = torch.arange(bs)
-    node = torch.zeros(bs, dtype=torch.long)  # packed index of the current node (root)
-    beam = torch.zeros(bs, dtype=torch.long)  # lowest beam through the accepted path
-    depth = torch.zeros(bs, dtype=torch.long)  # accepted drafts so far
-    active = torch.ones(bs, dtype=torch.bool)  # still walking
-    next_token = torch.zeros(bs, dtype=torch.long)
-    beam_ids = torch.arange(nb)
+    dev = draft_tokens.device
+    rows = torch.arange(bs, device=dev)
+    node = torch.zeros(bs, dtype=torch.long, device=dev)  # packed index of the current node (root)
+    beam = torch.zeros(bs, dtype=torch.long, device=dev)  # lowest beam through the accepted path
+    depth = torch.zeros(bs, dtype=torch.long, device=dev)  # accepted drafts so far
+    active = torch.ones(bs, dtype=torch.bool, device=dev)  # still walking
+    next_token = torch.zeros(bs, dtype=torch.long, device=dev)
+    beam_ids = torch.arange(nb, device=dev)
     for j in range(bl - 1):
         p_node = probs[rows, node]  # [bs, V]
         # children of the node: beams through it whose depth-(j+1) token opens a new node

@@ -47,8 +47,8 @@ class Target(Protocol):
 
 def additive_mask(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """bool [bs, q, kv] (True = may attend) -> additive float mask [bs, 1, q, kv]."""
-    zero = torch.zeros((), dtype=dtype)
-    neg = torch.tensor(torch.finfo(dtype).min, dtype=dtype)
+    zero = torch.zeros((), dtype=dtype, device=allowed.device)
+    neg = torch.tensor(torch.finfo(dtype).min, dtype=dtype, device=allowed.device)
     return torch.where(allowed, zero, neg)[:, None]
 
 
@@ -68,6 +68,7 @@ class HFTarget:
         self.hidden_size: int = cfg.hidden_size
         self.max_positions: int = getattr(cfg, "max_position_embeddings", 1 << 30)
         self.dtype: torch.dtype = self.lm_head.weight.dtype
+        self.device: torch.device = self.lm_head.weight.device
         params = inspect.signature(self.decoder.forward).parameters
         self._cache_kwarg = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.x
         self.cache = None
@@ -83,11 +84,11 @@ class HFTarget:
         # input_ids, valid: [bs, T], left padded
         bs, t = input_ids.shape
         positions = (valid.long().cumsum(-1) - 1).clamp(min=0)  # [bs, T]
-        causal = torch.ones(t, t, dtype=torch.bool).tril()  # [T, T]
+        causal = torch.ones(t, t, dtype=torch.bool, device=valid.device).tril()  # [T, T]
         allowed = causal[None] & valid[:, None, :]  # [bs, T, T]
-        allowed |= torch.eye(t, dtype=torch.bool)[None]  # padded queries attend to themselves only
+        allowed |= torch.eye(t, dtype=torch.bool, device=valid.device)[None]  # padded queries see themselves only
         self.cache = self._cache_cls(config=self.model.config)
-        self.kv_valid = torch.zeros(bs, 0, dtype=torch.bool)
+        self.kv_valid = torch.zeros(bs, 0, dtype=torch.bool, device=valid.device)
         hidden = self._forward(input_ids, positions, allowed, valid)  # [bs, T, H]
         last = hidden[:, -1]  # left padding: the last column is every row's last real token
         return self.lm_head(last).float(), last
@@ -107,7 +108,7 @@ class HFTarget:
         k = indices.shape[1]
         # beam 0 is packed first, so when it wins (and always in AR mode) its path is slots 0..k-1:
         # the accepted entries already sit in place and only the tail is cut
-        in_place = bool((indices == torch.arange(k)).all())
+        in_place = bool((indices == torch.arange(k, device=indices.device)).all())  # a host sync
         for layer in self.cache.layers:
             for name in ("keys", "values"):
                 kv = getattr(layer, name)  # [bs, heads, S + n, d]
@@ -132,7 +133,7 @@ class HFTarget:
         bs, n = tokens.shape
         past = self.kv_valid[:, None, :].expand(bs, n, -1)  # [bs, n, S]: every real cache slot
         allowed = torch.cat([past, new_mask & new_valid[:, None, :]], dim=-1)  # [bs, n, S + n]
-        allowed[:, :, -n:] |= torch.eye(n, dtype=torch.bool)[None]
+        allowed[:, :, -n:] |= torch.eye(n, dtype=torch.bool, device=tokens.device)[None]
         out = self.decoder(
             input_ids=tokens,
             position_ids=positions,

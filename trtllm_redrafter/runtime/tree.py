@@ -54,9 +54,9 @@ def pack_mask_bits(mask: torch.Tensor) -> torch.Tensor:
     """bool [..., n] -> int32 [..., ceil(n/32)], bit (q % 32) of word (q // 32) set iff mask[..., q]."""
     n = mask.shape[-1]
     words = (n + 31) // 32
-    padded = torch.zeros(*mask.shape[:-1], words * 32, dtype=torch.int64)
+    padded = torch.zeros(*mask.shape[:-1], words * 32, dtype=torch.int64, device=mask.device)
     padded[..., :n] = mask.long()
-    weights = torch.tensor([1 << i for i in range(32)], dtype=torch.int64)  # [32]
+    weights = torch.tensor([1 << i for i in range(32)], dtype=torch.int64, device=mask.device)  # [32]
     packed = (padded.view(*mask.shape[:-1], words, 32) * weights).sum(-1)  # unsigned value in int64
     packed = torch.where(packed >= 1 << 31, packed - (1 << 32), packed)  # reinterpret as int32
     return packed.to(torch.int32)
@@ -64,7 +64,7 @@ def pack_mask_bits(mask: torch.Tensor) -> torch.Tensor:
 
 def unpack_mask_bits(packed: torch.Tensor, n: int) -> torch.Tensor:
     """int32 [..., words] -> bool [..., n]; inverse of ``pack_mask_bits``."""
-    bits = (packed.long()[..., None] >> torch.arange(32)) & 1  # [..., words, 32]
+    bits = (packed.long()[..., None] >> torch.arange(32, device=packed.device)) & 1  # [..., words, 32]
     return bits.flatten(-2)[..., :n].bool()
 
 
@@ -76,20 +76,21 @@ def pack_beams(draft_tokens: torch.Tensor) -> Tree:
     still works and a PAD never matches a target token (lookup.py uses this for a lookup beam longer
     than the drafter's)."""
     bs, nb, bl = draft_tokens.shape
+    dev = draft_tokens.device
     real = draft_tokens != PAD  # [bs, nb, bl]: True up to each beam's length
     first = prefix_match_indices(draft_tokens)  # [bs, nb, bl]
-    beam_ids = torch.arange(nb)[None, :, None]
+    beam_ids = torch.arange(nb, device=dev)[None, :, None]
     is_new = (first == beam_ids) & real  # [bs, nb, bl]: this (beam, depth) opens a new node
 
     # packed slot of every new node, in beam-major then depth order
     flat_new = is_new.reshape(bs, nb * bl)  # [bs, nb*bl]
     slot = flat_new.long().cumsum(-1) - 1  # [bs, nb*bl]
     gen_lengths = flat_new.sum(-1)  # [bs]
-    n = int(gen_lengths.max())
+    n = int(gen_lengths.max())  # the tree's width: the step's one host sync here
 
     # every (beam, depth) points at the slot of its first occurrence (beam `first`, same depth);
     # a PAD points at its beam's last real node
-    depth_ids = torch.arange(bl)[None, None, :]
+    depth_ids = torch.arange(bl, device=dev)[None, None, :]
     depth = torch.minimum(depth_ids, real.sum(-1, keepdim=True) - 1)  # [bs, nb, bl]
     owner = first.gather(2, depth)  # [bs, nb, bl]
     owner_flat = owner * bl + depth  # [bs, nb, bl] flat index of the owning node
@@ -97,21 +98,21 @@ def pack_beams(draft_tokens: torch.Tensor) -> Tree:
 
     # scatter tokens and depths into their slots (padding slots keep token 0, depth 0; a PAD
     # rewrites its node's own token and depth, so it changes nothing)
-    tokens = torch.zeros(bs, n, dtype=draft_tokens.dtype)
-    offsets = torch.zeros(bs, n, dtype=torch.long)
+    tokens = torch.zeros(bs, n, dtype=draft_tokens.dtype, device=dev)
+    offsets = torch.zeros(bs, n, dtype=torch.long, device=dev)
     tokens.scatter_(1, draft_indices.reshape(bs, -1), draft_tokens.gather(2, depth).reshape(bs, -1))
     offsets.scatter_(1, draft_indices.reshape(bs, -1), depth.reshape(bs, -1))
 
     # ancestor relation: node draft_indices[b, j] sees draft_indices[b, k] for every k <= j
     rows = draft_indices[:, :, :, None].expand(bs, nb, bl, bl)  # [bs, nb, j, k]
     cols = draft_indices[:, :, None, :].expand(bs, nb, bl, bl)
-    lower = torch.ones(bl, bl, dtype=torch.bool).tril().expand(bs, nb, bl, bl)  # k <= j
+    lower = torch.ones(bl, bl, dtype=torch.bool, device=dev).tril().expand(bs, nb, bl, bl)  # k <= j
     flat_pair = torch.where(lower, rows * n + cols, n * n).reshape(bs, -1)  # n*n = discard slot
-    mask = torch.zeros(bs, n * n + 1, dtype=torch.bool)
+    mask = torch.zeros(bs, n * n + 1, dtype=torch.bool, device=dev)
     mask.scatter_(1, flat_pair, True)
     mask = mask[:, : n * n].view(bs, n, n)
-    valid = torch.arange(n)[None, :] < gen_lengths[:, None]  # [bs, n]
-    mask |= torch.eye(n, dtype=torch.bool)[None] & ~valid[:, :, None]  # padding sees itself only
+    valid = torch.arange(n, device=dev)[None, :] < gen_lengths[:, None]  # [bs, n]
+    mask |= torch.eye(n, dtype=torch.bool, device=dev)[None] & ~valid[:, :, None]  # padding sees itself only
 
     return Tree(
         tokens=tokens,

@@ -191,6 +191,7 @@ def optimisation_step(
     embed = data.target.get_input_embeddings()
     online_topk = settings.online_topk if settings.online_target else 0
     terms = torch.zeros(3, dtype=torch.float64, device=data.device)  # loss, kl, ce
+    positions = torch.zeros((), dtype=torch.long, device=data.device)  # (i, k) pairs trained
     for _ in range(settings.grad_accum):
         batch = loader.next(progress)
         hidden, logp, ids, lengths, plens = batch_inputs(data.target, batch, PAD_ID, data.device, online_topk)
@@ -210,8 +211,10 @@ def optimisation_step(
             )
         (res.loss / settings.grad_accum).backward()
         terms += torch.stack([res.loss.detach().double(), res.kl, res.ce]) / settings.grad_accum
+        positions += res.count.sum()
     norm = torch.nn.utils.clip_grad_norm_(opt.params, settings.clip)
-    loss, kl, ce, grad_norm = torch.cat([terms, norm.double()[None]]).tolist()  # the step's one host sync
+    read = torch.cat([terms, norm.double()[None], positions.double()[None]]).tolist()  # the step's one host sync
+    loss, kl, ce, grad_norm, trained = read
     stats = {"loss": loss, "kl": kl, "ce": ce}
     if not math.isfinite(grad_norm) or not math.isfinite(stats["loss"]):
         # never let one bad batch turn the weights into NaN: stop with the last good checkpoint
@@ -222,7 +225,7 @@ def optimisation_step(
         )
     opt.optim.step()
     opt.sched.step()
-    return {"grad_norm": grad_norm, **stats}
+    return {"grad_norm": grad_norm, **stats, "positions": int(trained)}
 
 
 def evaluate_and_keep_best(

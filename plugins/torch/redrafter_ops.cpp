@@ -1,0 +1,197 @@
+// torch custom ops over the ReDrafter kernels: torch.ops.redrafter.* (trtllm_redrafter/ops/torch_ops.py).
+//
+// The CPU implementations call the host launchers (plugins/host/*.cpp), which run the same core
+// functions as the CUDA kernels (plugins/kernels/*.h); no kernel is written twice. Contracts,
+// shapes and dtypes are those of the kernel headers; every index tensor is int32.
+//
+//   pack_beams(draft_tokens [bs,nb,bl], position_ids_base [bs])
+//       -> packed_tokens [bs,n_cap], gen_lengths [bs], draft_indices [bs,nb,bl],
+//          position_offsets [bs,n_cap], packed_mask [bs,n_cap,W], packed_position_ids [bs,n_cap]
+//   greedy_accept(logits [bs,slots,V] fp32/fp16/bf16, draft_tokens, draft_indices, gen_lengths)
+//       -> num_accepted_tokens [bs], accepted_beam_index [bs], next_token [bs], hidden_index [bs],
+//          path_indices [bs,bl], accepted_tokens [bs,bl]
+//   sampling_accept(probs [bs,slots,V] fp32, draft_tokens, draft_indices, gen_lengths,
+//                   rand_validation [bs,nb,bl-1] fp32, rand_sample [bs] fp32) -> the same six outputs
+//
+// Each op has an out-variant, `<op>_out(inputs..., outputs...) -> ()`, that writes preallocated
+// outputs (what a CUDA graph needs). A launcher's non-zero status raises a RuntimeError.
+#include "../host/redrafter_host.h"
+
+#include <ATen/ATen.h>
+#include <torch/library.h>
+
+#include <tuple>
+
+namespace
+{
+
+using Six = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
+
+void checkStatus(int32_t status, char const* op)
+{
+    TORCH_CHECK(status == 0, "redrafter::", op, ": the launcher refused its arguments (status ", status, ")");
+}
+
+void checkInt32(at::Tensor const& t, int64_t dims, char const* name)
+{
+    TORCH_CHECK(t.dim() == dims, name, " must have ", dims, " dimensions, got ", t.dim());
+    TORCH_CHECK(t.scalar_type() == at::kInt, name, " must be int32");
+    TORCH_CHECK(t.is_contiguous() && t.device().is_cpu(), name, " must be a contiguous CPU tensor");
+}
+
+int32_t logitsCode(at::Tensor const& t)
+{
+    switch (t.scalar_type())
+    {
+    case at::kFloat: return 0;
+    case at::kHalf: return 1;
+    case at::kBFloat16: return 2;
+    default: TORCH_CHECK(false, "logits must be float32, float16 or bfloat16");
+    }
+    return -1;
+}
+
+int32_t* i32(at::Tensor& t)
+{
+    return t.data_ptr<int32_t>();
+}
+
+void pack_beams_out(at::Tensor const& draft_tokens, at::Tensor const& position_ids_base, at::Tensor packed_tokens,
+    at::Tensor gen_lengths, at::Tensor draft_indices, at::Tensor position_offsets, at::Tensor packed_mask,
+    at::Tensor packed_position_ids)
+{
+    checkInt32(draft_tokens, 3, "draft_tokens");
+    checkInt32(position_ids_base, 1, "position_ids_base");
+    auto const bs = static_cast<int32_t>(draft_tokens.size(0));
+    auto const nb = static_cast<int32_t>(draft_tokens.size(1));
+    auto const bl = static_cast<int32_t>(draft_tokens.size(2));
+    int64_t const cap = static_cast<int64_t>(nb) * (bl - 1) + 1;
+    TORCH_CHECK(position_ids_base.size(0) == bs, "position_ids_base must have bs entries");
+    TORCH_CHECK(packed_tokens.numel() == bs * cap && packed_mask.numel() == bs * cap * ((cap + 31) / 32)
+            && draft_indices.numel() == draft_tokens.numel(),
+        "pack_beams_out: output shapes do not match the beams");
+    checkStatus(redrafterPackBeamsHost(draft_tokens.data_ptr<int32_t>(), position_ids_base.data_ptr<int32_t>(), bs,
+                    nb, bl, i32(packed_tokens), i32(gen_lengths), i32(draft_indices), i32(position_offsets),
+                    i32(packed_mask), i32(packed_position_ids)),
+        "pack_beams");
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> pack_beams(
+    at::Tensor const& draft_tokens, at::Tensor const& position_ids_base)
+{
+    checkInt32(draft_tokens, 3, "draft_tokens");
+    int64_t const bs = draft_tokens.size(0), nb = draft_tokens.size(1), bl = draft_tokens.size(2);
+    int64_t const cap = nb * (bl - 1) + 1;
+    auto const opts = draft_tokens.options();
+    Six out{at::empty({bs, cap}, opts), at::empty({bs}, opts), at::empty({bs, nb, bl}, opts),
+        at::empty({bs, cap}, opts), at::empty({bs, cap, (cap + 31) / 32}, opts), at::empty({bs, cap}, opts)};
+    auto [a, b, c, d, e, f] = out;
+    pack_beams_out(draft_tokens, position_ids_base, a, b, c, d, e, f);
+    return out;
+}
+
+void checkAccept(at::Tensor const& scores, at::Tensor const& draft_tokens, at::Tensor const& draft_indices,
+    at::Tensor const& gen_lengths)
+{
+    TORCH_CHECK(scores.dim() == 3 && scores.is_contiguous() && scores.device().is_cpu(),
+        "logits / probs must be a contiguous CPU tensor [bs, slots, V]");
+    checkInt32(draft_tokens, 3, "draft_tokens");
+    checkInt32(draft_indices, 3, "draft_indices");
+    checkInt32(gen_lengths, 1, "gen_lengths");
+    TORCH_CHECK(draft_indices.sizes() == draft_tokens.sizes(), "draft_indices must have draft_tokens' shape");
+    TORCH_CHECK(scores.size(0) == draft_tokens.size(0) && gen_lengths.size(0) == draft_tokens.size(0),
+        "logits, draft_tokens and gen_lengths must agree on bs");
+}
+
+Six acceptOutputs(at::Tensor const& draft_tokens)
+{
+    int64_t const bs = draft_tokens.size(0), bl = draft_tokens.size(2);
+    auto const opts = draft_tokens.options();
+    return {at::empty({bs}, opts), at::empty({bs}, opts), at::empty({bs}, opts), at::empty({bs}, opts),
+        at::empty({bs, bl}, opts), at::empty({bs, bl}, opts)};
+}
+
+void greedy_accept_out(at::Tensor const& logits, at::Tensor const& draft_tokens, at::Tensor const& draft_indices,
+    at::Tensor const& gen_lengths, at::Tensor num, at::Tensor beam, at::Tensor next, at::Tensor hidden, at::Tensor path,
+    at::Tensor accepted)
+{
+    checkAccept(logits, draft_tokens, draft_indices, gen_lengths);
+    auto const bs = static_cast<int32_t>(draft_tokens.size(0));
+    checkStatus(redrafterGreedyAcceptHost(logits.data_ptr(), logitsCode(logits), draft_tokens.data_ptr<int32_t>(),
+                    draft_indices.data_ptr<int32_t>(), gen_lengths.data_ptr<int32_t>(), bs,
+                    static_cast<int32_t>(logits.size(1)), static_cast<int32_t>(logits.size(2)),
+                    static_cast<int32_t>(draft_tokens.size(1)), static_cast<int32_t>(draft_tokens.size(2)), 1,
+                    i32(num), i32(beam), i32(next), i32(hidden), i32(path), i32(accepted)),
+        "greedy_accept");
+}
+
+Six greedy_accept(at::Tensor const& logits, at::Tensor const& draft_tokens, at::Tensor const& draft_indices,
+    at::Tensor const& gen_lengths)
+{
+    Six out = acceptOutputs(draft_tokens);
+    auto [a, b, c, d, e, f] = out;
+    greedy_accept_out(logits, draft_tokens, draft_indices, gen_lengths, a, b, c, d, e, f);
+    return out;
+}
+
+void sampling_accept_out(at::Tensor const& probs, at::Tensor const& draft_tokens, at::Tensor const& draft_indices,
+    at::Tensor const& gen_lengths, at::Tensor const& rand_validation, at::Tensor const& rand_sample, at::Tensor num,
+    at::Tensor beam, at::Tensor next, at::Tensor hidden, at::Tensor path, at::Tensor accepted)
+{
+    checkAccept(probs, draft_tokens, draft_indices, gen_lengths);
+    TORCH_CHECK(probs.scalar_type() == at::kFloat, "probs must be float32");
+    TORCH_CHECK(rand_validation.scalar_type() == at::kFloat && rand_sample.scalar_type() == at::kFloat
+            && rand_validation.is_contiguous() && rand_sample.is_contiguous(),
+        "rand_validation and rand_sample must be contiguous float32");
+    auto const bs = static_cast<int32_t>(draft_tokens.size(0));
+    int64_t const nb = draft_tokens.size(1), bl = draft_tokens.size(2);
+    TORCH_CHECK(rand_validation.numel() == bs * nb * (bl - 1) && rand_sample.numel() == bs,
+        "rand_validation must be [bs, nb, bl-1] and rand_sample [bs]");
+    // one chunk: the inverse-CDF sum runs in the reference's order (sampling_accept.h, "Exactness")
+    checkStatus(redrafterSamplingAcceptHost(probs.data_ptr<float>(), draft_tokens.data_ptr<int32_t>(),
+                    draft_indices.data_ptr<int32_t>(), gen_lengths.data_ptr<int32_t>(), rand_validation.data_ptr(),
+                    rand_sample.data_ptr(), 0, bs, static_cast<int32_t>(probs.size(1)),
+                    static_cast<int32_t>(probs.size(2)), static_cast<int32_t>(nb), static_cast<int32_t>(bl), 1,
+                    i32(num), i32(beam), i32(next), i32(hidden), i32(path), i32(accepted)),
+        "sampling_accept");
+}
+
+Six sampling_accept(at::Tensor const& probs, at::Tensor const& draft_tokens, at::Tensor const& draft_indices,
+    at::Tensor const& gen_lengths, at::Tensor const& rand_validation, at::Tensor const& rand_sample)
+{
+    Six out = acceptOutputs(draft_tokens);
+    auto [a, b, c, d, e, f] = out;
+    sampling_accept_out(probs, draft_tokens, draft_indices, gen_lengths, rand_validation, rand_sample, a, b, c, d, e, f);
+    return out;
+}
+
+} // namespace
+
+TORCH_LIBRARY(redrafter, m)
+{
+    m.def("pack_beams(Tensor draft_tokens, Tensor position_ids_base) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
+    m.def("pack_beams_out(Tensor draft_tokens, Tensor position_ids_base, Tensor(a!) packed_tokens, "
+          "Tensor(b!) gen_lengths, Tensor(c!) draft_indices, Tensor(d!) position_offsets, Tensor(e!) packed_mask, "
+          "Tensor(f!) packed_position_ids) -> ()");
+    m.def("greedy_accept(Tensor logits, Tensor draft_tokens, Tensor draft_indices, Tensor gen_lengths) -> "
+          "(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
+    m.def("greedy_accept_out(Tensor logits, Tensor draft_tokens, Tensor draft_indices, Tensor gen_lengths, "
+          "Tensor(a!) num_accepted_tokens, Tensor(b!) accepted_beam_index, Tensor(c!) next_token, "
+          "Tensor(d!) hidden_index, Tensor(e!) path_indices, Tensor(f!) accepted_tokens) -> ()");
+    m.def("sampling_accept(Tensor probs, Tensor draft_tokens, Tensor draft_indices, Tensor gen_lengths, "
+          "Tensor rand_validation, Tensor rand_sample) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
+    m.def("sampling_accept_out(Tensor probs, Tensor draft_tokens, Tensor draft_indices, Tensor gen_lengths, "
+          "Tensor rand_validation, Tensor rand_sample, Tensor(a!) num_accepted_tokens, "
+          "Tensor(b!) accepted_beam_index, Tensor(c!) next_token, Tensor(d!) hidden_index, Tensor(e!) path_indices, "
+          "Tensor(f!) accepted_tokens) -> ()");
+}
+
+TORCH_LIBRARY_IMPL(redrafter, CPU, m)
+{
+    m.impl("pack_beams", &pack_beams);
+    m.impl("pack_beams_out", &pack_beams_out);
+    m.impl("greedy_accept", &greedy_accept);
+    m.impl("greedy_accept_out", &greedy_accept_out);
+    m.impl("sampling_accept", &sampling_accept);
+    m.impl("sampling_accept_out", &sampling_accept_out);
+}
