@@ -17,6 +17,12 @@ of length 1 (draft_len = 0, no drafter), so every step verifies just the root.
 
 Rows use left padding, keep their own positions and acceptance lengths, and leave the batch
 independently when they stop (EOS, max_new_tokens or a stop string).
+
+Everything stays on the target's device. A step waits for the device twice: ``pack_beams`` reads
+the tree's width (the widest row's packed tokens), and the step's results are read once to emit
+tokens and to cut the cache; with the lookup beam, ``append_right_aligned`` reads the history's
+first used column (a third). The random numbers of sampling are drawn on the host, so every
+device sees the same uniforms.
 """
 
 from __future__ import annotations
@@ -245,10 +251,18 @@ class Decoder:
                 acc = kernels.accept_greedy(logits, beams, tree)
             else:
                 acc = accept_greedy(logits.argmax(-1), beams, tree.draft_indices)
+            # one host read of the step's results, [bs, 2 bl + 2]: accepted tokens, accepted path,
+            # their count and the tree's width (the loop's other syncs are listed in the docstring)
+            parts = (acc.accepted_tokens, acc.path_indices, acc.num_accepted_tokens[:, None], tree.gen_lengths[:, None])
+            read = torch.cat([t.long() for t in parts], dim=1).tolist()
+            bl = acc.accepted_tokens.shape[1]
+            accepted, paths = [r[:bl] for r in read], [r[bl : 2 * bl] for r in read]
+            counts, widths = [r[-2] for r in read], [r[-1] for r in read]
             # 5. keep exactly the accepted path in the cache
-            k = int(acc.num_accepted_tokens.max())
+            k = max(counts)
             keep_valid = torch.arange(k, device=dev)[None, :] < acc.num_accepted_tokens[:, None]  # [bs, k]
-            self.target.keep(acc.path_indices[:, :k], keep_valid)
+            in_place = all(path[:k] == list(range(k)) for path in paths)  # beam 0 won everywhere (target.py)
+            self.target.keep(acc.path_indices[:, :k], keep_valid, in_place)
             # 6. next root and drafter context
             positions = positions + acc.num_accepted_tokens
             hidden = tree_hidden.gather(1, acc.hidden_index[:, None, None].expand(-1, 1, tree_hidden.shape[-1]))[:, 0]
@@ -256,11 +270,6 @@ class Decoder:
             if cfg.lookup:
                 history = append_right_aligned(history, acc.accepted_tokens, acc.num_accepted_tokens)
 
-            # one host read for the step's results: [bs, k + 2] = accepted tokens, their count, tree width
-            parts = (acc.accepted_tokens, acc.num_accepted_tokens[:, None], tree.gen_lengths[:, None])
-            step = torch.cat([t.long() for t in parts], dim=1)
-            rows_out = step.tolist()
-            accepted, counts, widths = [r[:-2] for r in rows_out], [r[-2] for r in rows_out], [r[-1] for r in rows_out]
             now = time.perf_counter()
             for b, r in enumerate(live):
                 row = self.rows[r]

@@ -40,7 +40,7 @@ class Target(Protocol):
         self, tokens: torch.Tensor, position_ids: torch.Tensor, tree_mask: torch.Tensor, valid: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]: ...
 
-    def keep(self, indices: torch.Tensor, valid: torch.Tensor) -> None: ...
+    def keep(self, indices: torch.Tensor, valid: torch.Tensor, in_place: bool | None = None) -> None: ...
 
     def select_rows(self, rows: torch.Tensor) -> None: ...
 
@@ -102,13 +102,15 @@ class HFTarget:
         return self.lm_head(hidden).float(), hidden
 
     @torch.no_grad()
-    def keep(self, indices: torch.Tensor, valid: torch.Tensor) -> None:
+    def keep(self, indices: torch.Tensor, valid: torch.Tensor, in_place: bool | None = None) -> None:
         # indices, valid: [bs, k]; indices point into the n slots appended by the last verify
         n = self._pending
         k = indices.shape[1]
         # beam 0 is packed first, so when it wins (and always in AR mode) its path is slots 0..k-1:
-        # the accepted entries already sit in place and only the tail is cut
-        in_place = bool((indices == torch.arange(k, device=indices.device)).all())  # a host sync
+        # the accepted entries already sit in place and only the tail is cut. The decoder passes
+        # in_place from its host copy of the paths; computing it here would wait for the device.
+        if in_place is None:
+            in_place = bool((indices == torch.arange(k, device=indices.device)).all())
         for layer in self.cache.layers:
             for name in ("keys", "values"):
                 kv = getattr(layer, name)  # [bs, heads, S + n, d]
