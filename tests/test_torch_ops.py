@@ -112,6 +112,15 @@ def test_bad_input_is_refused():
     b32, base = op_samples()["pack_beams"]
     with pytest.raises(RuntimeError, match="int32"):
         torch.ops.redrafter.pack_beams(b32.long(), base)
+    outs = [t.clone() for t in torch.ops.redrafter.pack_beams(b32, base)]
+    outs[3] = outs[3][:, :1].contiguous()  # position_offsets too small: refused, not written past its end
+    with pytest.raises(RuntimeError, match="position_offsets must have shape"):
+        torch.ops.redrafter.pack_beams_out(b32, base, *outs)
+    args = op_samples()["greedy_accept"]
+    outs = [t.clone() for t in torch.ops.redrafter.greedy_accept(*args)]
+    outs[5] = outs[5].t()  # not contiguous
+    with pytest.raises(RuntimeError, match="contiguous int32"):
+        torch.ops.redrafter.greedy_accept_out(*args, *outs)
     with pytest.raises(RedrafterError, match="equal-length beams"):
         kernels.pack_beams(torch.tensor([[[1, 2, -1], [1, 3, 4]]]))
     with pytest.raises(RedrafterError, match="equal-length beams"):

@@ -24,8 +24,9 @@ def save_safetensors(tensors: dict[str, torch.Tensor], path: str | Path, metadat
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
-    """Write JSON through a temporary file and a rename, so a killed job never leaves half a file."""
-    tmp = path.with_name(path.name + ".tmp")
+    """Write JSON through a temporary file and a rename, so a killed job never leaves half a file.
+    The temporary name is the writer's own, so ranks merging the same manifest never collide."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
     os.replace(tmp, path)
 

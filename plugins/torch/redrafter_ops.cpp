@@ -39,6 +39,14 @@ void checkInt32(at::Tensor const& t, int64_t dims, char const* name)
     TORCH_CHECK(t.is_contiguous() && t.device().is_cpu(), name, " must be a contiguous CPU tensor");
 }
 
+// An output the launcher writes through a raw pointer: int32, CPU, contiguous, exactly `sizes`.
+void checkOut(at::Tensor const& t, at::IntArrayRef sizes, char const* name)
+{
+    TORCH_CHECK(t.scalar_type() == at::kInt && t.device().is_cpu() && t.is_contiguous(), name,
+        " must be a contiguous int32 CPU tensor");
+    TORCH_CHECK(t.sizes() == sizes, name, " must have shape ", sizes, ", got ", t.sizes());
+}
+
 int32_t logitsCode(at::Tensor const& t)
 {
     switch (t.scalar_type())
@@ -67,9 +75,12 @@ void pack_beams_out(at::Tensor const& draft_tokens, at::Tensor const& position_i
     auto const bl = static_cast<int32_t>(draft_tokens.size(2));
     int64_t const cap = static_cast<int64_t>(nb) * (bl - 1) + 1;
     TORCH_CHECK(position_ids_base.size(0) == bs, "position_ids_base must have bs entries");
-    TORCH_CHECK(packed_tokens.numel() == bs * cap && packed_mask.numel() == bs * cap * ((cap + 31) / 32)
-            && draft_indices.numel() == draft_tokens.numel(),
-        "pack_beams_out: output shapes do not match the beams");
+    checkOut(packed_tokens, {bs, cap}, "packed_tokens");
+    checkOut(gen_lengths, {bs}, "gen_lengths");
+    checkOut(draft_indices, draft_tokens.sizes(), "draft_indices");
+    checkOut(position_offsets, {bs, cap}, "position_offsets");
+    checkOut(packed_mask, {bs, cap, (cap + 31) / 32}, "packed_mask");
+    checkOut(packed_position_ids, {bs, cap}, "packed_position_ids");
     checkStatus(redrafterPackBeamsHost(draft_tokens.data_ptr<int32_t>(), position_ids_base.data_ptr<int32_t>(), bs,
                     nb, bl, i32(packed_tokens), i32(gen_lengths), i32(draft_indices), i32(position_offsets),
                     i32(packed_mask), i32(packed_position_ids)),
@@ -103,6 +114,18 @@ void checkAccept(at::Tensor const& scores, at::Tensor const& draft_tokens, at::T
         "logits, draft_tokens and gen_lengths must agree on bs");
 }
 
+void checkAcceptOut(at::Tensor const& draft_tokens, at::Tensor const& num, at::Tensor const& beam,
+    at::Tensor const& next, at::Tensor const& hidden, at::Tensor const& path, at::Tensor const& accepted)
+{
+    int64_t const bs = draft_tokens.size(0), bl = draft_tokens.size(2);
+    checkOut(num, {bs}, "num_accepted_tokens");
+    checkOut(beam, {bs}, "accepted_beam_index");
+    checkOut(next, {bs}, "next_token");
+    checkOut(hidden, {bs}, "hidden_index");
+    checkOut(path, {bs, bl}, "path_indices");
+    checkOut(accepted, {bs, bl}, "accepted_tokens");
+}
+
 Six acceptOutputs(at::Tensor const& draft_tokens)
 {
     int64_t const bs = draft_tokens.size(0), bl = draft_tokens.size(2);
@@ -116,6 +139,7 @@ void greedy_accept_out(at::Tensor const& logits, at::Tensor const& draft_tokens,
     at::Tensor accepted)
 {
     checkAccept(logits, draft_tokens, draft_indices, gen_lengths);
+    checkAcceptOut(draft_tokens, num, beam, next, hidden, path, accepted);
     auto const bs = static_cast<int32_t>(draft_tokens.size(0));
     checkStatus(redrafterGreedyAcceptHost(logits.data_ptr(), logitsCode(logits), draft_tokens.data_ptr<int32_t>(),
                     draft_indices.data_ptr<int32_t>(), gen_lengths.data_ptr<int32_t>(), bs,
@@ -139,6 +163,7 @@ void sampling_accept_out(at::Tensor const& probs, at::Tensor const& draft_tokens
     at::Tensor beam, at::Tensor next, at::Tensor hidden, at::Tensor path, at::Tensor accepted)
 {
     checkAccept(probs, draft_tokens, draft_indices, gen_lengths);
+    checkAcceptOut(draft_tokens, num, beam, next, hidden, path, accepted);
     TORCH_CHECK(probs.scalar_type() == at::kFloat, "probs must be float32");
     TORCH_CHECK(rand_validation.scalar_type() == at::kFloat && rand_sample.scalar_type() == at::kFloat
             && rand_validation.is_contiguous() && rand_sample.is_contiguous(),

@@ -104,15 +104,23 @@ def online_features(target, batch: list[Sample], pad_id: int, topk: int) -> list
     """``train --online-target``: what distill-features would store for these samples, computed now.
 
     The target reads each whole sample (prompt and response); positions m-1 .. n-2 are kept, in
-    the stored dtypes (hidden bf16, top-k log-probs fp16), so the loss is the precomputed path's.
+    the stored dtypes (hidden bf16, top-k log-probs fp16), so the loss is the precomputed path's
+    (for samples within --max-len, which trims corpus samples and not features). Like
+    distill-features, the LM head runs on the kept positions only: no [B, T, V] tensor.
     """
-    device = target.get_output_embeddings().weight.device
+    head = target.get_output_embeddings()
+    device = head.weight.device
     ids, lengths, _ = collate(batch, pad_id)
-    hidden, logp = target_outputs(target, ids.to(device), lengths.to(device))  # [B, T, H], [B, T, V]
+    ids, lengths = ids.to(device), lengths.to(device)
+    mask = torch.arange(ids.shape[1], device=device)[None, :] < lengths[:, None]
+    with torch.no_grad():
+        hidden = target.get_decoder()(input_ids=ids, attention_mask=mask.long()).last_hidden_state  # [B, T, H]
     out = []
     for b, s in enumerate(batch):
         m, n = s.prompt_len, len(s.tokens)
-        val, idx = logp[b, m - 1 : n - 1].topk(topk, dim=-1)  # [L, K]
+        with torch.no_grad():
+            logp = torch.log_softmax(head(hidden[b, m - 1 : n - 1]).float(), dim=-1)  # [L, V]
+        val, idx = logp.topk(topk, dim=-1)  # [L, K]
         out.append(
             FeatureSample(
                 tokens=ids[b, m - 1 : n].to(device),

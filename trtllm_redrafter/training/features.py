@@ -170,7 +170,7 @@ def build_features(
         done = written_entries(out_dir, lambda e: e["corpus_sha256"], check)
         if any(s["sha256"] not in done for s in corpus["shards"]):
             return with_totals(manifest, done, corpus)
-        write_json_atomic(out_dir / MANIFEST, with_totals(manifest, done, corpus))
+    write_json_atomic(out_dir / MANIFEST, with_totals(manifest, done, corpus))  # also merges ranks' leftovers
     return manifest
 
 

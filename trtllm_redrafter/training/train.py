@@ -71,11 +71,15 @@ class Optimisation:
     sched: torch.optim.lr_scheduler.LambdaLR
 
 
-def dist_info() -> tuple[int, int]:
-    """(rank, world size); under torchrun this joins the process group (NCCL on GPU, gloo on CPU)."""
+def dist_info(device: torch.device | None = None) -> tuple[int, int]:
+    """(rank, world size); under torchrun this joins the process group: NCCL for a CUDA device
+    (set as this rank's current device first), gloo for the CPU."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+        cuda = device is not None and device.type == "cuda"
+        if cuda:
+            torch.cuda.set_device(device)
+        dist.init_process_group(backend="nccl" if cuda else "gloo")
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
@@ -195,7 +199,9 @@ def optimisation_step(
     for _ in range(settings.grad_accum):
         batch = loader.next(progress)
         hidden, logp, ids, lengths, plens = batch_inputs(data.target, batch, PAD_ID, data.device, online_topk)
-        with torch.autocast(data.device.type, dtype=torch.bfloat16, enabled=settings.autocast):
+        # as before on the CPU: no CPU autocast on a machine with CUDA (the old code's rule, kept exact)
+        autocast = settings.autocast and (data.device.type == "cuda" or not torch.cuda.is_available())
+        with torch.autocast(data.device.type, dtype=torch.bfloat16, enabled=autocast):
             res = drafter_loss(
                 opt.model,
                 embed,
@@ -243,8 +249,10 @@ def evaluate_and_keep_best(
 
 def train(settings: TrainSettings, resume: bool = False, stop_after: int | None = None) -> dict:
     """Run (or resume) training; ``stop_after`` ends the process early, like a kill (tests)."""
+    from trtllm_redrafter.devices import resolve_device
+
     settings.validate()
-    rank, world = dist_info()
+    rank, world = dist_info(resolve_device(settings.device))
     out, ckpt = Path(settings.out), Path(settings.out) / "checkpoint"
     if rank == 0:
         check_writable(out)
