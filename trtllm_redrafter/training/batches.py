@@ -19,7 +19,7 @@ import torch
 
 from trtllm_redrafter.errors import RedrafterError
 from trtllm_redrafter.training.corpus import read_manifest, read_shard
-from trtllm_redrafter.training.features import FeatureSample
+from trtllm_redrafter.training.features import FeatureSample, position_features
 
 
 @dataclass
@@ -118,18 +118,8 @@ def online_features(target, batch: list[Sample], pad_id: int, topk: int) -> list
     out = []
     for b, s in enumerate(batch):
         m, n = s.prompt_len, len(s.tokens)
-        with torch.no_grad():
-            logp = torch.log_softmax(head(hidden[b, m - 1 : n - 1]).float(), dim=-1)  # [L, V]
-        val, idx = logp.topk(topk, dim=-1)  # [L, K]
-        out.append(
-            FeatureSample(
-                tokens=ids[b, m - 1 : n].to(device),
-                hidden=hidden[b, m - 1 : n - 1].to(torch.bfloat16),
-                topk_ids=idx,
-                topk_logp=val.half().float(),
-                job_id=s.job_id,
-            )
-        )
+        h, idx, logp = position_features(head, hidden[b, m - 1 : n - 1], topk)  # as load_features reads them
+        out.append(FeatureSample(ids[b, m - 1 : n], h, idx.long(), logp.float(), s.job_id))
     return out
 
 

@@ -54,6 +54,15 @@ class FeatureSample:
 
 
 @torch.no_grad()
+def position_features(head, h: torch.Tensor, topk: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """What is stored for hidden states h [L, H]: (h bf16, top-k ids int32 [L, K], their log-probs fp16),
+    the head run on these positions only. ``train --online-target`` computes the same (batches.py)."""
+    logp = torch.log_softmax(head(h).float(), dim=-1)  # [L, V]
+    val, idx = logp.topk(topk, dim=-1)  # [L, K]
+    return h.to(torch.bfloat16), idx.int(), val.half()
+
+
+@torch.no_grad()
 def _shard_features(model, seqs: list[list[int]], prompt_lens: list[int], topk: int, batch_tokens: int) -> dict:
     """Features for one corpus shard: the target runs length-sorted batches of its samples (on its device)."""
     from trtllm_redrafter.runtime.decode import left_pad
@@ -76,15 +85,8 @@ def _shard_features(model, seqs: list[list[int]], prompt_lens: list[int], topk: 
         for b, j in enumerate(batch):
             n, m = len(seqs[j]), prompt_lens[j]
             first = t - n + m - 1  # left padding: sample position m-1 sits at column t - n + m - 1
-            h = hidden[b, first : t - 1]  # [L, H] positions m-1 .. n-2
-            logp = torch.log_softmax(head(h).float(), dim=-1)  # [L, V]
-            val, idx = logp.topk(topk, dim=-1)  # [L, K]
-            rows[j] = (
-                torch.tensor(seqs[j][m - 1 :], dtype=torch.int32),
-                h.to(torch.bfloat16).cpu(),
-                idx.int().cpu(),
-                val.half().cpu(),
-            )
+            kept = position_features(head, hidden[b, first : t - 1], topk)  # positions m-1 .. n-2
+            rows[j] = (torch.tensor(seqs[j][m - 1 :], dtype=torch.int32), *(x.cpu() for x in kept))
         start = end
     parts = [rows[j] for j in range(len(seqs))]
     offsets = [0]
