@@ -21,7 +21,8 @@ independently when they stop (EOS, max_new_tokens or a stop string).
 Everything stays on the target's device. A step waits for the device twice: ``pack_beams`` reads
 the tree's width (the widest row's packed tokens), and the step's results are read once to emit
 tokens and to cut the cache; with the lookup beam, ``append_right_aligned`` reads the history's
-first used column (a third). The random numbers of sampling are drawn on the host, so every
+first used column (a third); ``kernels="ops"`` adds one more, its check that no beam has a PAD
+tail (runtime/kernels.py). The random numbers of sampling are drawn on the host, so every
 device sees the same uniforms.
 """
 
