@@ -147,6 +147,11 @@ def reassemble(config: dict, shards: list[dict]) -> tuple[dict, dict]:
     for trt_name, apple_name in names.items():
         if trt_name in shards[0]:
             drafter[apple_name] = cat(shards, trt_name, 0)
+    head = f"lm_head.{n}.weight"  # [V'p, E]: zero rows pad V' to a multiple of tp
+    rows = config["redrafter_draft_vocab_size"] or config["vocab_size"]
+    assert drafter[head].shape[0] == -(-rows // len(shards)) * len(shards), "head not padded to a multiple of tp"
+    assert not drafter[head][rows:].any(), "padding rows must be zero"
+    drafter[head] = drafter[head][:rows]
     if "drafter.draft_vocab" in shards[0]:  # a lookup table, whole on every rank
         drafter["draft_vocab"] = replicated(shards, "drafter.draft_vocab")
     assert set(shards[0]) == set(_trt_names(config, shards[0])), "unexpected tensors in the checkpoint"
@@ -368,17 +373,25 @@ def test_draft_vocab_round_trip(tiny, tmp_path, tp, lm_head_from_target):
     assert torch.isin(got_beams.draft_tokens[:, :, 1:], dstate["draft_vocab"].long()).all()
 
 
-def test_draft_vocab_refusals(tiny, tmp_path):
-    """V' must split over the ranks (column-parallel head), and num_beams must not exceed V'."""
-    model, _, drafter, _ = tiny("llama", draft_vocab_size=30)
-    with pytest.raises(RedrafterError, match="tp_size=4 does not divide drafter draft_vocab_size=30"):
-        convert(model, drafter, tmp_path / "o1", tp_size=4)
-    assert convert(model, drafter, tmp_path / "ok", tp_size=2).config["redrafter_draft_vocab_size"] == 30
+@pytest.mark.parametrize("tp", [2, 4])
+def test_draft_vocab_pads_to_tp(tiny, tmp_path, tp):
+    """V' = 30: tp 2 splits it, tp 4 pads the head with zero rows to 32; the table stays [30]."""
+    model, state, drafter, dstate = tiny("llama", draft_vocab_size=30, lm_head_from_target=False)
+    config, shards = load_shards(convert(model, drafter, tmp_path / "ckpt", dtype="float32", tp_size=tp).output_dir)
+    assert config["redrafter_draft_vocab_size"] == 30
+    rows = -(-30 // tp) * tp
+    assert {s["drafter.lm_head.weight"].shape[0] for s in shards} == {rows // tp}
+    assert all(s["drafter.draft_vocab"].shape == (30,) for s in shards)
+    _, head = reassemble(config, shards)  # checks the padding rows are zero and strips them
+    assert_same(head, dstate, torch.float32)
 
+
+def test_draft_vocab_refusals(tiny, tmp_path):
+    """num_beams must not exceed V' (the first step's top-k runs over the head's rows)."""
     model, _, drafter, _ = tiny("llama", draft_vocab_size=6)
     with pytest.raises(RedrafterError, match=r"num_beams=8 exceeds the draft vocabulary \(6\)"):
         convert(model, drafter, tmp_path / "o2", num_beams=8)
-    assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
+    assert not (tmp_path / "o2").exists()
 
 
 def test_tied_embeddings_and_bf16(tmp_path, smol_dir):

@@ -57,13 +57,17 @@ def test_real_model_refuses_tp2(smol_drafter, tmp_path):
     assert not (tmp_path / "ckpt").exists()
 
 
-def test_real_model_draft_vocab_must_split_over_tp3(smol_dir, tmp_path):
-    """SmolLM2 at tp 3 with a reduced draft vocabulary: V' = 8192 does not split over 3 ranks."""
-    config = DrafterConfig(
-        SMOL_VOCAB, SMOL_HIDDEN, exit_dim=SMOL_HIDDEN, lm_head_from_target=True, draft_vocab_size=8192
-    )
-    init_drafter(config).save(tmp_path / "drafter")
-    settings = ConvertSettings(output_dir=tmp_path / "ckpt", drafter=str(tmp_path / "drafter"), tp_size=3)
-    with pytest.raises(RedrafterError, match="tp_size=3 does not divide drafter draft_vocab_size=8192"):
-        convert_checkpoint(settings)
-    assert not (tmp_path / "ckpt").exists()
+def test_real_model_shipped_drafter_at_tp3(smol_dir, tmp_path):
+    """The shipped drafter (V' = 8192, which 3 does not divide) at tp 3: the head is padded to 8193 rows.
+
+    The de-converted checkpoint gives back the shipped drafter's tensors exactly (bf16 in, bf16 out).
+    """
+    from trtllm_redrafter.api import shipped_drafter
+
+    shipped = shipped_drafter("smollm2-135m-instruct")
+    result = convert_checkpoint(ConvertSettings(output_dir=tmp_path / "ckpt", tp_size=3))
+    config, shards = load_shards(result.output_dir)
+    assert config["redrafter_draft_vocab_size"] == 8192 and config["mapping"]["tp_size"] == 3
+    assert [s["drafter.lm_head.weight"].shape[0] for s in shards] == [2731] * 3  # 8193 = 3 * 2731
+    _, head = reassemble(config, shards)  # checks that the padding row is zero, then strips it
+    assert_same(head, load_file(str(shipped / "model.safetensors")), torch.bfloat16)

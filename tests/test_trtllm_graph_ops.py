@@ -289,6 +289,45 @@ def test_borrowed_lm_head(fake_trtllm):
         assert torch.allclose(head(ctx, state, base_head), drafter(ctx, state), atol=1e-12)
 
 
+@pytest.mark.parametrize("tp", [3, 4])
+def test_tp_padded_head_drafts_like_the_reference(fake_trtllm, tmp_path, tp):
+    """V' = 13 over tp 3 / 4: the checkpoint's head has 15 / 16 rows (convert.py pads with zeros).
+
+    The padded columns are cut before the top-k, so the beams and log-probs are the reference's
+    whatever the padding rows hold: here huge weights whose logits would win every top-k.
+    """
+    from trtllm_redrafter.runtime.beam_search import beam_search
+    from trtllm_redrafter.runtime.drafter import DrafterConfig, init_drafter
+    from trtllm_redrafter.trtllm import graph_ops
+    from trtllm_redrafter.trtllm.convert import drafter_rank_weights, drafter_tensors
+    from trtllm_redrafter.trtllm.drafter_module import make_drafter
+
+    config = DrafterConfig(40, 12, exit_dim=12, draft_vocab_size=13)
+    drafter = init_drafter(config, seed=5).double()
+    mapping = types.SimpleNamespace(tp_group=None, tp_size=tp)
+    head = make_drafter(redrafter_config(redrafter_draft_vocab_size=13, mapping=mapping), 40)
+    rows = 15 if tp == 3 else 16
+    assert (head.head_size, head.head_rows, head.lm_head.weight.shape) == (13, rows, (rows, 12))
+    shards = [drafter_rank_weights(drafter_tensors(drafter), tp, r) for r in range(tp)]
+    params = dict(head.named_parameters())
+    with torch.no_grad():  # the module holds the ranks' shards gathered (the column-parallel outputs)
+        for name in shards[0]:
+            key = name.removeprefix("drafter.")
+            if key == "draft_vocab":
+                head.draft_vocab.value = shards[0][name].clone()
+            else:
+                params[key].copy_(torch.cat([s[name] for s in shards]))
+        assert not head.lm_head.weight[13:].any()  # convert.py's padding rows are zero
+        head.lm_head.weight[13:] = 1e6  # rows that would win any top-k if their columns were not cut
+    embed = nn.Embedding(40, 12).double()
+    hidden, root = torch.randn(3, 12, dtype=torch.float64), torch.tensor([4, 39, 0])
+    with torch.no_grad():
+        want = beam_search(drafter, embed, hidden, root, 4, 3, return_logp=True)
+        tokens, log_probs = graph_ops.beam_search(head, embed, None, hidden, root.to(torch.int32), 4, 3)
+    assert torch.equal(tokens.long(), want.draft_tokens)
+    assert log_probs.shape == (3, 4, 3, 13) and torch.allclose(log_probs, want.draft_logp, atol=1e-6)
+
+
 def redrafter_config(**fields) -> types.SimpleNamespace:
     """The PretrainedConfig attributes make_drafter reads (checkpoint_config.redrafter_fields' names)."""
     base = dict(

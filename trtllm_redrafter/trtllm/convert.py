@@ -23,9 +23,11 @@ examples/redrafter/convert_checkpoint.py ``hf_drafter``), with the split each on
     lm_head.weight                              [V/tp, H]      column-parallel (tied: the embedding)
     drafter.input_proj.{weight,bias}            [E/tp, 2H]     only when E != 2H
     drafter.layers.{j}.linear.{weight,bias}     [E/tp, E]      Apple lm_head.{j}.linear
-    drafter.lm_head.weight                      [V'/tp, E]     Apple lm_head.{N} (or the base LM head's
+    drafter.lm_head.weight                      [V'p/tp, E]    Apple lm_head.{N} (or the base LM head's
                                                                draft_vocab rows for lm_head_from_target
-                                                               drafters); V' = V without a draft vocabulary
+                                                               drafters); V' = V without a draft vocabulary;
+                                                               V'p = V' padded with zero rows to a multiple
+                                                               of tp (sharding.padded_rows)
     drafter.draft_vocab                         [V'] int32     replicated; only when draft_vocab_size > 0
     drafter.rnn_u.{weight,bias}, drafter.rnn_w.weight  [H/tp, H]  only for RNN drafters
 
@@ -34,8 +36,8 @@ hence split on its output dimension. ``drafter.draft_vocab`` (ours: draft id -> 
 lookup table, not a linear: every rank holds all of it, and it keeps int32 whatever --dtype says.
 
 Refusals (RedrafterError): unknown architecture, a drafter for another base (vocab or hidden size),
-tp_size not dividing heads / KV heads / vocab / intermediate or drafter sizes (the draft vocabulary V'
-included), num_beams above V', a bad dtype, missing or corrupt files, and an output directory that
+tp_size not dividing heads / KV heads / vocab / intermediate or drafter widths (the draft vocabulary V'
+is padded instead, see above), num_beams above V', a bad dtype, missing or corrupt files, and an output directory that
 holds something else: a different checkpoint (unless --overwrite, which replaces only checkpoint
 files) or files that are not a checkpoint (never touched).
 An output directory holding the same conversion (same sources, same settings) is reused as is.
@@ -64,7 +66,7 @@ from trtllm_redrafter.trtllm.checkpoint_config import (
     checkpoint_config,
 )
 from trtllm_redrafter.trtllm.hf_model import BaseModelSpec, SafetensorsWeights, check_weights, read_base_model
-from trtllm_redrafter.trtllm.sharding import shard_qkv, split_in, split_out
+from trtllm_redrafter.trtllm.sharding import pad_rows, padded_rows, shard_qkv, split_in, split_out
 
 CONFIG_FILE = "config.json"
 PROVENANCE_FILE = "trtllm_redrafter.json"
@@ -72,6 +74,7 @@ PROVENANCE_FILE = "trtllm_redrafter.json"
 
 # drafter tensors every rank holds whole (all others are column-parallel, see drafter_rank_weights)
 REPLICATED_DRAFTER_TENSORS = ("drafter.draft_vocab",)
+HEAD_TENSOR = "drafter.lm_head.weight"  # [V', E], padded to a multiple of tp rows
 
 
 def rank_file(rank: int) -> str:
@@ -125,9 +128,8 @@ def check_tensor_parallel(spec: BaseModelSpec, drafter: DrafterConfig, tp: int) 
     # TensorRT-LLM pads a base LM head to a multiple of tp, but the ReDrafter engine declares
     # draft_probs with the unpadded vocabulary next to a padded drafter head: refuse instead.
     sizes = {"vocab_size": spec.vocab_size, "intermediate_size": spec.intermediate_size}
+    # (a reduced draft vocabulary V' needs no check: its head is padded to a multiple of tp, below)
     sizes["drafter exit_dim"] = drafter.exit_dim
-    if drafter.draft_vocab_size:  # the drafter head is column-parallel over its V' rows
-        sizes["drafter draft_vocab_size"] = drafter.draft_vocab_size
     if drafter.rnn:
         sizes["hidden_size (drafter RNN)"] = spec.hidden_size
     for name, value in sizes.items():
@@ -197,7 +199,7 @@ def drafter_tensors(drafter: Drafter) -> dict[str, torch.Tensor]:
     for j in range(cfg.num_draft_layers):
         out[f"drafter.layers.{j}.linear.weight"] = state[f"lm_head.{j}.linear.weight"]
         out[f"drafter.layers.{j}.linear.bias"] = state[f"lm_head.{j}.linear.bias"]
-    out["drafter.lm_head.weight"] = drafter.lm_head[-1].weight  # [V', E]; borrowed heads are a buffer, not state
+    out[HEAD_TENSOR] = drafter.lm_head[-1].weight  # [V', E]; borrowed heads are a buffer, not state
     if cfg.draft_vocab_size:
         out["drafter.draft_vocab"] = state["draft_vocab"]  # [V'] int32: draft id -> base token id
     if cfg.rnn:
@@ -208,10 +210,17 @@ def drafter_tensors(drafter: Drafter) -> dict[str, torch.Tensor]:
 
 
 def drafter_rank_weights(drafter_weights: dict[str, torch.Tensor], tp: int, rank: int) -> dict[str, torch.Tensor]:
-    """Rank ``rank``'s share of ``drafter_tensors``: column-parallel rows, the lookup table whole."""
-    return {
-        name: w if name in REPLICATED_DRAFTER_TENSORS else split_out(w, tp, rank) for name, w in drafter_weights.items()
-    }
+    """Rank ``rank``'s share of ``drafter_tensors``: column-parallel rows, the lookup table whole.
+
+    The head [V', E] first gets zero rows up to ``padded_rows(V', tp)``, so any tp splits it; the
+    table ``drafter.draft_vocab`` stays [V'] (padded draft ids are never drafted, drafter_module.py).
+    """
+    out = {}
+    for name, w in drafter_weights.items():
+        if name == HEAD_TENSOR:
+            w = pad_rows(w, padded_rows(w.shape[0], tp))
+        out[name] = w if name in REPLICATED_DRAFTER_TENSORS else split_out(w, tp, rank)
+    return out
 
 
 def _cast(weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

@@ -4,7 +4,9 @@ Parameter names match the checkpoint (convert.py) under the model attribute ``dr
 
     input_proj.{weight,bias}      ColumnLinear(2H -> E), only when E != 2H
     layers.{j}.linear.{weight,bias}  ResBlock j: y + SiLU(Linear(y))
-    lm_head.weight                ColumnLinear(E -> V'), absent when the base LM head is borrowed
+    lm_head.weight                ColumnLinear(E -> V'p), absent when the base LM head is borrowed;
+                                  V'p = V' padded to a multiple of tp (convert.py), and the padded
+                                  columns are cut off the logits (``forward``), so they are never drafted
     draft_vocab                   int32 [V'] Parameter, only with a reduced draft vocabulary (V' > 0)
     rnn_u.{weight,bias}           U, applied to the state
     rnn_w.weight                  W, applied to the token embedding
@@ -24,6 +26,8 @@ from __future__ import annotations
 
 import functools
 from typing import Any
+
+from trtllm_redrafter.trtllm.sharding import padded_rows
 
 RNN_FORMULAS = ("apple", "trtllm")
 
@@ -48,6 +52,7 @@ def drafter_classes() -> tuple[type, type]:
         index_select,
         shape,
         silu,
+        slice,
         view,
     )
     from tensorrt_llm.layers import ColumnLinear
@@ -100,12 +105,13 @@ def drafter_classes() -> tuple[type, type]:
             self.is_rnn = is_rnn
             self.rnn_formula = rnn_formula
             self.vocab_size = vocab_size
-            self.head_size = draft_vocab_size or vocab_size  # V': rows of the head, columns of the logits
+            self.head_size = draft_vocab_size or vocab_size  # V': columns of the logits
+            self.head_rows = padded_rows(self.head_size, mapping.tp_size)  # V'p: rows of the checkpoint's head
             self.input_proj = (
                 column(2 * hidden_size, exit_dim, True, dtype, mapping) if exit_dim != 2 * hidden_size else None
             )
             self.layers = ModuleList([ResBlock(exit_dim, dtype, mapping) for _ in range(num_layers)])
-            self.lm_head = column(exit_dim, self.head_size, False, dtype, mapping) if own_lm_head else None
+            self.lm_head = column(exit_dim, self.head_rows, False, dtype, mapping) if own_lm_head else None
             # draft id -> base token id, replicated over ranks (convert.py writes drafter.draft_vocab)
             self.draft_vocab = Parameter(shape=(draft_vocab_size,), dtype="int32") if draft_vocab_size else None
             if is_rnn:
@@ -151,8 +157,14 @@ def drafter_classes() -> tuple[type, type]:
                 x = self.input_proj(x)  # [bs, nb, E]
             for layer in self.layers:
                 x = layer(x)
-            head = self.lm_head if self.lm_head is not None else lm_head
-            return head(x)  # [bs, nb, V']
+            if self.lm_head is None:  # the borrowed base head: V' = V, which tp divides (convert.py)
+                return lm_head(x)  # [bs, nb, V]
+            logits = self.lm_head(x)  # [bs, nb, V'p]
+            if self.head_rows == self.head_size:
+                return logits
+            # cut the padding rows' columns: a padded draft id can never enter the beam search's top-k
+            sizes = concat([shape(logits, 0, "int32"), shape(logits, 1, "int32"), self.head_size])
+            return slice(logits, starts=[0, 0, 0], sizes=sizes)  # [bs, nb, V']
 
     return ResBlock, ReDrafterHead
 

@@ -15,11 +15,30 @@ Sources: tensorrt_llm/models/llama/convert.py ``convert_hf_llama`` / ``QkvWeight
 tensorrt_llm/models/qwen/convert.py ``convert_hf_qwen`` (weights and Qwen2's qkv bias), with
 ``dup_kv_weight`` / ``split`` / ``split_matrix_tp`` of tensorrt_llm/models/convert_utils.py.
 For multi-head attention (kv heads == heads) TensorRT-LLM's ``split_qkv_tp`` gives the same result.
+
+Padded heads (``padded_rows``, ``pad_rows``): a column-parallel head whose rows do not split over the
+ranks gets zero rows appended up to the next multiple of tp, as TensorRT-LLM's converters pad the base
+LM head (tensorrt_llm/models/llama/convert.py and qwen/convert.py: ``pad_vocab_size`` of
+tensorrt_llm/_utils.py, then zero rows when ``vocab_size % tp_size``). The drafter's head is padded so:
+the network cuts the padded columns off its logits before the beam search (drafter_module.py), so a
+padded row can never be drafted, whatever it holds.
 """
 
 from __future__ import annotations
 
 import torch
+
+
+def padded_rows(rows: int, tp: int) -> int:
+    """The smallest multiple of ``tp`` that is >= ``rows`` (rows of a head padded for tp ranks)."""
+    return -(-rows // tp) * tp
+
+
+def pad_rows(weight: torch.Tensor, rows: int) -> torch.Tensor:
+    """weight [n, ...] -> [rows, ...]: zero rows appended (rows >= n)."""
+    if rows < weight.shape[0]:
+        raise ValueError(f"cannot pad {weight.shape[0]} rows down to {rows}")
+    return torch.cat([weight, weight.new_zeros(rows - weight.shape[0], *weight.shape[1:])])
 
 
 def split_out(weight: torch.Tensor, tp: int, rank: int) -> torch.Tensor:
