@@ -28,12 +28,18 @@ def add_decode_args(p: argparse.ArgumentParser) -> None:
     add_model_args(p)
     add_device_arg(p)
     p.add_argument("--drafter", default=None, help="drafter directory (default: the shipped one, else a fresh init)")
-    p.add_argument("--num-beams", type=int, default=DecodeConfig.num_beams, help="beam width nb")
+    p.add_argument(
+        "--num-beams",
+        type=int,
+        default=None,
+        help=f"beam width nb (default {DecodeConfig.num_beams}; --backend trtllm: the engine's)",
+    )
     p.add_argument(
         "--draft-len",
         type=int,
-        default=DecodeConfig.draft_len,
-        help="drafted tokens per beam (beam length = draft-len + 1)",
+        default=None,
+        help=f"drafted tokens per beam, beam length = draft-len + 1 (default {DecodeConfig.draft_len}; "
+        "--backend trtllm: the engine's)",
     )
     p.add_argument(
         "--lookup-ngram",
@@ -59,10 +65,15 @@ def add_decode_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--drafter-seed", type=int, default=0, help="seed of a freshly initialised drafter")
 
 
+def beam_shape_given(args: argparse.Namespace) -> frozenset[str]:
+    """The beam-shape fields set on the command line (the others default, or come from an engine)."""
+    return frozenset(name for name in ("num_beams", "draft_len") if getattr(args, name, None) is not None)
+
+
 def decode_config(args: argparse.Namespace):
     cfg = DecodeConfig(
-        num_beams=args.num_beams,
-        draft_len=args.draft_len,
+        num_beams=DecodeConfig.num_beams if args.num_beams is None else args.num_beams,
+        draft_len=DecodeConfig.draft_len if args.draft_len is None else args.draft_len,
         max_new_tokens=args.max_new_tokens,
         mode=args.mode,
         stop_strings=tuple(args.stop),

@@ -11,6 +11,7 @@ from trtllm_redrafter.cli.common import (
     add_decode_args,
     add_device_arg,
     add_model_args,
+    beam_shape_given,
     decode_config,
     format_stats,
     read_prompts,
@@ -62,7 +63,8 @@ def run_engine(args: argparse.Namespace, prompts: list, cfg) -> int:
     if args.engine is None:
         raise RedrafterError("--backend trtllm needs --engine DIR (OUT/engine of `trtllm-redrafter build`)")
     tok = engine_tokenizer(args.engine)
-    for i, res in enumerate(run_trtllm(args.engine, [encode_prompt(tok, p, args.raw) for p in prompts], cfg)):
+    ids = [encode_prompt(tok, p, args.raw) for p in prompts]
+    for i, res in enumerate(run_trtllm(args.engine, ids, cfg, given=beam_shape_given(args))):
         print(json.dumps({"index": i, **res}) if args.json else res["text"], flush=True)
         if not args.json:
             print(format_stats(res["stats"]), file=sys.stderr)

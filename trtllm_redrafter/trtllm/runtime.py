@@ -1,4 +1,4 @@
-"""Run a built ReDrafter engine through TensorRT-LLM's C++ runtime (``ModelRunnerCpp``).
+"""Run a built ReDrafter engine through TensorRT-LLM's C++ runtime (the executor of ``ModelRunnerCpp``).
 
 ``run_trtllm(engine_dir, prompt_token_lists, decode_config)`` returns one dict per prompt, in input
 order, with the reference backend's keys (``trtllm_redrafter.api.ReDrafter.result``):
@@ -6,10 +6,14 @@ order, with the reference backend's keys (``trtllm_redrafter.api.ReDrafter.resul
     token_ids   generated ids, EOS included          text   detokenized (cut at a stop string)
     stats       the keys of ``trtllm_redrafter.runtime.decode.stats_of``
 
-The runtime streams: every step of the engine yields each request's tokens so far. The first yield
-is the context step (one token, as the reference's prefill); each later yield is one verify step,
-so ``steps`` and ``tokens_per_step`` are measured exactly as the reference measures them.
-``mean_verified_per_step`` is None: ModelRunnerCpp does not expose the packed tree sizes.
+The engine fixes nb, the draft length and greedy-or-sampling; ``engine_decode_config`` takes them
+from the engine's config unless the user set them (then they must match). ``ModelRunnerCpp.from_dir``
+sets the executor up; the requests go to its executor directly, streamed, so that every response
+carries ``Result.decoding_iter``, the executor's own count of the engine iterations behind the
+request's tokens (cpp/include/tensorrt_llm/executor/executor.h @ 0165bd7a). Steps and
+``tokens_per_step`` come from that count: one response can cover several iterations, so counting
+responses would overstate the tokens per step. ``mean_verified_per_step`` is None: the executor
+does not expose the packed tree sizes.
 
 Single-GPU engines run in-process. Tensor-parallel engines need one process per rank (mpirun -n tp),
 as every TensorRT-LLM runtime does; this function then runs on every rank and rank 0's result counts.
@@ -20,10 +24,12 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from trtllm_redrafter.errors import RedrafterError
+from trtllm_redrafter.runtime.decode import RowState, stats_of
 from trtllm_redrafter.trtllm.availability import trtllm_status
 from trtllm_redrafter.trtllm.convert import CONFIG_FILE, PROVENANCE_FILE
 
@@ -45,24 +51,37 @@ def engine_config(engine_dir: str | Path) -> dict:
     return pretrained
 
 
-def check_decode_config(pretrained: dict, decode_config: Any) -> None:
-    """The engine fixes nb, draft length and greedy/sampling at build time: refuse a mismatch."""
+def engine_decode_config(pretrained: dict, decode_config: Any, given: frozenset[str] = frozenset()) -> Any:
+    """The decode settings a built engine runs: nb and draft length from the engine unless ``given``.
+
+    The engine fixes nb, the draft length and greedy-or-sampling at build time. A beam-shape field
+    the user set (named in ``given``) must equal the engine's; the others are taken from it. A greedy
+    engine refuses a temperature; a sampling engine needs one > 0 (T = 0 would be 1/0 in its
+    ``redrafter_inverted_temperature``), and samples with temperature only.
+    """
+    from dataclasses import replace
+
     if decode_config.mode != "redrafter":
         raise RedrafterError("the TensorRT-LLM backend runs ReDrafter engines only (mode 'redrafter')")
-    built = (pretrained["redrafter_num_beams"], pretrained["redrafter_draft_len_per_beam"])
-    wanted = (decode_config.num_beams, decode_config.draft_len)
-    if built != wanted:
+    built = {"num_beams": pretrained["redrafter_num_beams"], "draft_len": pretrained["redrafter_draft_len_per_beam"]}
+    wrong = {k: getattr(decode_config, k) for k in given if getattr(decode_config, k) != built[k]}
+    if wrong:
+        asked = ", ".join(f"{k}={v}" for k, v in sorted(wrong.items()))
         raise RedrafterError(
-            f"the engine was built for nb={built[0]}, draft_len={built[1]}; asked for nb={wanted[0]}, "
-            f"draft_len={wanted[1]} (rebuild with `trtllm-redrafter build --num-beams ... --draft-len ...`)"
+            f"the engine was built for nb={built['num_beams']}, draft_len={built['draft_len']}; asked for {asked} "
+            "(omit the option to use the engine's, or rebuild with `trtllm-redrafter build --num-beams/--draft-len`)"
         )
     temperature = getattr(decode_config, "temperature", 0.0) or 0.0
-    if pretrained["redrafter_greedy_search"] and temperature > 0:
-        raise RedrafterError("this engine is greedy; build a sampling engine (build --sampling) to sample")
-    if not pretrained["redrafter_greedy_search"] and (
-        getattr(decode_config, "top_k", 0) or getattr(decode_config, "top_p", 1.0) < 1.0
-    ):
+    if pretrained["redrafter_greedy_search"]:
+        if temperature > 0:
+            raise RedrafterError("this engine is greedy; build a sampling engine (build --sampling) to sample")
+    elif temperature <= 0:
+        raise RedrafterError(
+            "this engine samples (built with --sampling): pass --temperature > 0, or build a greedy engine for T = 0"
+        )
+    elif getattr(decode_config, "top_k", 0) or getattr(decode_config, "top_p", 1.0) < 1.0:
         raise RedrafterError("ReDrafter engines sample with temperature only (no top-k / top-p)")
+    return replace(decode_config, **built)
 
 
 def engine_tokenizer(engine_dir: str | Path, tokenizer_dir: str | Path | None = None) -> Any:
@@ -89,18 +108,87 @@ def default_eos_ids(tokenizer: Any) -> tuple[int, ...]:
     return tuple(sorted(ids))
 
 
+@dataclass
+class RequestStream:
+    """One request's streamed output and speed figures, from the executor's responses."""
+
+    row: RowState = field(default_factory=RowState)
+    tokens: list[int] = field(default_factory=list)
+    first_token_at: float | None = None
+    final: bool = False
+
+    def add(self, new_tokens: list[int], decoding_iter: int, is_final: bool, now: float, start: float) -> None:
+        """One streamed response: the tokens new since the last one, and ``Result.decoding_iter``.
+
+        ``decoding_iter`` counts the engine iterations that produced this request's tokens so far
+        (executor.h: "used for speculative decoding statistics"): the context step, then one per
+        verify step. One response can cover several iterations (the executor merges them when the
+        reader falls behind), so steps come from that count, never from the number of responses.
+        """
+        first = self.first_token_at is None and bool(new_tokens)
+        if first:
+            self.first_token_at = now
+            self.row.prefill_s = now - start
+        self.tokens += new_tokens
+        drafted = len(new_tokens) - int(first)  # tokens of verify steps (the first token is the context step's)
+        if drafted > 0:
+            self.row.accepted.append(drafted)
+        self.row.steps = max(decoding_iter - 1, 0)
+        if self.row.steps and self.first_token_at is not None:
+            self.row.decode_s = now - self.first_token_at
+        self.final = self.final or is_final
+
+
+def stream_requests(executor: Any, requests: list, start: float) -> list[RequestStream]:
+    """Enqueue ``requests`` on a TensorRT-LLM ``Executor`` and read their streamed responses to the end."""
+    ids = list(executor.enqueue_requests(requests))
+    streams = {request_id: RequestStream() for request_id in ids}
+    while not all(stream.final for stream in streams.values()):
+        for response in executor.await_responses():
+            if response.has_error():
+                raise RedrafterError(f"the TensorRT-LLM runtime failed: {response.error_msg}")
+            result = response.result
+            streams[response.request_id].add(
+                list(result.output_token_ids[0]), result.decoding_iter, result.is_final, time.perf_counter(), start
+            )
+    return [streams[request_id] for request_id in ids]
+
+
+def executor_requests(prompts: list[list[int]], decode_config: Any, end_id: int, pad_id: int, sampling: bool) -> list:
+    """One streaming ``tensorrt_llm.bindings.executor.Request`` per prompt (as ModelRunnerCpp.generate builds them).
+
+    A sampling engine gets its temperature and seed explicitly; a greedy engine reads neither.
+    """
+    from tensorrt_llm.bindings import executor as trtllm
+
+    if sampling:
+        config = trtllm.SamplingConfig(beam_width=1, temperature=decode_config.temperature, seed=decode_config.seed)
+    else:
+        config = trtllm.SamplingConfig(beam_width=1)
+    return [
+        trtllm.Request(
+            input_token_ids=prompt,
+            max_tokens=decode_config.max_new_tokens,
+            pad_id=pad_id,
+            end_id=end_id,
+            streaming=True,
+            sampling_config=config,
+        )
+        for prompt in prompts
+    ]
+
+
 def run_trtllm(
     engine_dir: str | Path,
     prompt_token_lists: list[list[int]],
     decode_config: Any,
     *,
+    given: frozenset[str] = frozenset(),
     tokenizer_dir: str | Path | None = None,
     plugin_library: str | None = None,
 ) -> list[dict]:
-    """Generate with a built engine; see the module docstring."""
+    """Generate with a built engine; see the module docstring. ``given``: see ``engine_decode_config``."""
     from dataclasses import replace
-
-    from trtllm_redrafter.runtime.decode import RowState, stats_of
 
     if getattr(decode_config, "lookup_ngram", 0):  # the engine graph verifies the drafter's beams only
         decode_config = replace(decode_config, lookup_ngram=0)  # (the lookup beam: docs/lookup.md, section 5)
@@ -110,12 +198,11 @@ def run_trtllm(
         raise RedrafterError(status.message)
     pretrained = engine_config(engine_dir)
     decode_config.validate()
-    check_decode_config(pretrained, decode_config)
+    decode_config = engine_decode_config(pretrained, decode_config, given)
     if not prompt_token_lists or any(len(p) == 0 for p in prompt_token_lists):
         raise RedrafterError("give at least one prompt, and no empty prompt")
 
     import tensorrt_llm
-    import torch
     from tensorrt_llm.runtime import ModelRunnerCpp
 
     from trtllm_redrafter.ops.plugins import load_plugin_library
@@ -124,55 +211,27 @@ def run_trtllm(
     tokenizer = engine_tokenizer(engine_dir, tokenizer_dir)
     eos = tuple(decode_config.eos_token_ids) or default_eos_ids(tokenizer)
     runner = ModelRunnerCpp.from_dir(engine_dir=str(engine_dir), rank=tensorrt_llm.mpi_rank())
-    kwargs: dict[str, Any] = {}
-    temperature = getattr(decode_config, "temperature", 0.0) or 0.0
-    if temperature > 0:
-        kwargs["temperature"] = temperature
-        kwargs["random_seed"] = getattr(decode_config, "seed", 0)
-
-    rows = [RowState() for _ in prompt_token_lists]
-    seen = [0] * len(rows)  # generated tokens so far, per row
-    t0 = time.perf_counter()
-    first_token_at: list[float | None] = [None] * len(rows)
-    outputs = runner.generate(
-        [torch.tensor(p, dtype=torch.int32) for p in prompt_token_lists],
-        max_new_tokens=decode_config.max_new_tokens,
-        end_id=eos[0] if eos else -1,  # the runtime stops at one id; _cut applies the others
-        pad_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (eos[0] if eos else 0),
-        streaming=True,
-        return_dict=True,
-        output_sequence_lengths=True,
-        **kwargs,
-    )
-    final = None
-    for final in outputs:
-        now = time.perf_counter()
-        lengths = final["sequence_lengths"][:, 0].tolist()  # prompt + generated, per row
-        for b, (row, prompt) in enumerate(zip(rows, prompt_token_lists)):
-            new = lengths[b] - len(prompt)
-            if new <= seen[b]:
-                continue
-            if first_token_at[b] is None:
-                first_token_at[b] = now
-                row.prefill_s = now - t0
-            else:  # one verify step of the engine for this row
-                row.steps += 1
-                row.accepted.append(new - seen[b])
-                row.decode_s = now - first_token_at[b]
-            seen[b] = new
-    if final is None:
-        raise RedrafterError("the TensorRT-LLM runtime returned no output")
+    executor = getattr(runner, "executor", None)  # model_runner_cpp.py @ 03832911: self.executor
+    if executor is None:
+        raise RedrafterError(
+            "this TensorRT-LLM's ModelRunnerCpp has no executor; see docs/trtllm.md for the supported releases"
+        )
+    end_id = eos[0] if eos else -1  # the runtime stops at one id; _cut applies the others
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (eos[0] if eos else 0)
+    sampling = not pretrained["redrafter_greedy_search"]
+    requests = executor_requests(prompt_token_lists, decode_config, end_id, pad_id, sampling)
+    streams = stream_requests(executor, requests, time.perf_counter())
 
     results = []
-    for b, (row, prompt) in enumerate(zip(rows, prompt_token_lists)):
-        ids = final["output_ids"][b, 0, len(prompt) : len(prompt) + seen[b]].tolist()
-        row.token_ids, row.stop_reason = _cut(ids, eos, decode_config.max_new_tokens)
+    for stream in streams:
+        row = stream.row
+        row.token_ids, row.stop_reason = _cut(stream.tokens, eos, decode_config.max_new_tokens)
         text = tokenizer.decode(row.token_ids, skip_special_tokens=True)
         for stop in getattr(decode_config, "stop_strings", ()):
             if stop in text:
                 text, row.stop_reason = text[: text.index(stop)], "stop_string"
         stats = stats_of(row, decode_config.max_tree_tokens)
-        stats["mean_verified_per_step"] = None  # not observable through ModelRunnerCpp
+        stats["mean_verified_per_step"] = None  # not observable through the executor
         results.append({"token_ids": row.token_ids, "text": text, "stats": stats})
     return results
 
