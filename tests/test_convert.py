@@ -78,6 +78,8 @@ def replace_file(path: Path, data: bytes) -> None:
 
 
 def convert(model: Path, drafter: Path, out: Path, **kwargs):
+    if model.name == "qwen2":  # TensorRT-LLM 0.20 has no ReDrafter over Qwen2: name it for 1.1+
+        kwargs.setdefault("naming", "1.1")
     return convert_checkpoint(ConvertSettings(output_dir=out, model=str(model), drafter=str(drafter), **kwargs))
 
 
@@ -251,8 +253,13 @@ def test_config_fields(tiny, tmp_path):
         "redrafter_lm_head_from_target": True,
         "redrafter_draft_vocab_size": 0,
     }
+    with pytest.raises(
+        RedrafterError, match=r"TensorRT-LLM 0.20 has no ReDrafter model over Qwen2ForCausalLM.*--naming 1.1"
+    ):
+        convert(model, drafter, tmp_path / "q", naming="0.20")
+    assert not (tmp_path / "q").exists()
     llama, _, drafter, _ = tiny("llama")
-    assert convert(llama, drafter, tmp_path / "l").config["architecture"] == "ReDrafterForCausalLM"
+    assert convert(llama, drafter, tmp_path / "l", naming="0.20").config["architecture"] == "ReDrafterForCausalLM"
     assert convert(llama, drafter, tmp_path / "n", naming="1.1").config["architecture"] == "ReDrafterForLLaMALM"
 
 
@@ -275,7 +282,13 @@ def test_shards_reassemble_tp8_replicated_kv(tmp_path, arch):
     state = save_model(arch, tmp_path / "m", heads=8, kv_heads=2, hidden=64)
     dstate = save_drafter(tmp_path / "d", hidden=64, lm_head_from_target=False, num_draft_layers=2)
     out = convert(
-        tmp_path / "m", tmp_path / "d", tmp_path / "c", dtype="float32", tp_size=8, use_parallel_embedding=True
+        tmp_path / "m",
+        tmp_path / "d",
+        tmp_path / "c",
+        dtype="float32",
+        tp_size=8,
+        use_parallel_embedding=True,
+        naming="1.1",  # names for both architectures
     )
     config, shards = load_shards(out.output_dir)
     assert shards[0]["transformer.vocab_embedding.weight"].shape == (VOCAB // 8, 64)

@@ -399,3 +399,30 @@ def test_make_drafter_heads(fake_trtllm):
             own_lm_head=False,
             draft_vocab_size=8,
         )
+
+
+def test_kv_cache_type_is_the_builders(monkeypatch):
+    """Defect 7: a release with two KVCacheType enums; the network must use tensorrt_llm.builder's.
+
+    With the other enum, ``has_ctx_gen_opt_profiles`` would compare PAGED against a foreign PAGED
+    and silently pick the contiguous cache's profiles.
+    """
+    import enum
+
+    from trtllm_redrafter.trtllm.network import _kv_cache_type
+
+    builders = enum.Enum("KVCacheType", "CONTINUOUS PAGED DISABLED")
+    llmapi = enum.Enum("KVCacheType", "CONTINUOUS PAGED DISABLED")
+    builder = types.ModuleType("tensorrt_llm.builder")
+    builder.KVCacheType = builders
+    other = types.ModuleType("tensorrt_llm.llmapi.kv_cache_type")
+    other.KVCacheType = llmapi
+    for name, mod in (
+        ("tensorrt_llm", types.ModuleType("tensorrt_llm")),
+        ("tensorrt_llm.builder", builder),
+        ("tensorrt_llm.llmapi", types.ModuleType("tensorrt_llm.llmapi")),
+        ("tensorrt_llm.llmapi.kv_cache_type", other),
+    ):
+        monkeypatch.setitem(sys.modules, name, mod)
+    assert _kv_cache_type(True) is builders.PAGED and _kv_cache_type(True) != llmapi.PAGED
+    assert _kv_cache_type(False) is builders.CONTINUOUS

@@ -41,6 +41,7 @@ Ours (stock TensorRT-LLM ignores unknown fields; our network definition reads th
 
 from __future__ import annotations
 
+from trtllm_redrafter.errors import RedrafterError
 from trtllm_redrafter.runtime.drafter import DrafterConfig
 from trtllm_redrafter.trtllm.hf_model import BaseModelSpec
 
@@ -49,13 +50,12 @@ CHECKPOINT_DTYPES = ("bfloat16", "float16", "float32")
 # The ``architecture`` TensorRT-LLM registers for a ReDrafter model over each base, by release.
 # 0.20: tensorrt_llm/models/redrafter/model.py defines ReDrafterForCausalLM(LLaMAForCausalLM) only.
 # 1.1:  it defines ReDrafterForLLaMALM and ReDrafterForQWenLM (REDRAFTER_MAP in
-#       examples/redrafter/convert_checkpoint.py). Qwen2 has no stock ReDrafter class in 0.20; our
-#       builder reads base_model_architecture, not this name, so it builds either way.
+#       examples/redrafter/convert_checkpoint.py). Qwen2 has no ReDrafter class in 0.20's MODEL_MAP
+#       (docs/trtllm.md [F20], [MM]), so a Qwen2 checkpoint named for 0.20 is refused (checkpoint_config).
 REDRAFTER_ARCHITECTURES: dict[str, dict[str, str]] = {
     "0.20": {
         "LlamaForCausalLM": "ReDrafterForCausalLM",
         "MistralForCausalLM": "ReDrafterForCausalLM",
-        "Qwen2ForCausalLM": "ReDrafterForQWenLM",
     },
     "1.1": {
         "LlamaForCausalLM": "ReDrafterForLLaMALM",
@@ -147,6 +147,13 @@ def checkpoint_config(
 ) -> dict:
     config = base_config(spec, dtype, tp_size, use_parallel_embedding)
     config["base_model_architecture"] = spec.architecture
-    config["architecture"] = REDRAFTER_ARCHITECTURES[naming][spec.architecture]
+    names = REDRAFTER_ARCHITECTURES[naming]
+    if spec.architecture not in names:
+        newer = [n for n, table in REDRAFTER_ARCHITECTURES.items() if spec.architecture in table]
+        raise RedrafterError(
+            f"TensorRT-LLM {naming} has no ReDrafter model over {spec.architecture} (its MODEL_MAP lacks one); "
+            f"convert with --naming {newer[-1]} for a release that has it"
+        )
+    config["architecture"] = names[spec.architecture]
     config.update(redrafter_fields(drafter, num_beams, draft_len, greedy))
     return config

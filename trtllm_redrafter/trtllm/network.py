@@ -267,11 +267,15 @@ class ReDrafterMixin:
 
 
 def _kv_cache_type(paged: bool) -> Any:
-    """KVCacheType moved from tensorrt_llm.bindings (<= 0.20) to tensorrt_llm.llmapi.kv_cache_type."""
-    try:
-        from tensorrt_llm.llmapi.kv_cache_type import KVCacheType
-    except ImportError:
-        from tensorrt_llm.bindings import KVCacheType
+    """The KVCacheType that ``GenerationMixin.has_ctx_gen_opt_profiles`` compares against.
+
+    Taken from ``tensorrt_llm.builder``, which imports it itself (tensorrt_llm/builder.py @ 008b2b8d:
+    ``from .bindings import KVCacheType``): in a release that also defines
+    ``tensorrt_llm.llmapi.kv_cache_type.KVCacheType``, a value of the other enum never equals
+    ``KVCacheType.PAGED`` and would silently give the contiguous cache's profiles.
+    """
+    from tensorrt_llm.builder import KVCacheType
+
     return KVCacheType.PAGED if paged else KVCacheType.CONTINUOUS
 
 
