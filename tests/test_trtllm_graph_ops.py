@@ -161,7 +161,9 @@ def test_unpack_mask_bits_mirrors_reference(fake_trtllm, nb, bl):
     for seed in range(20):
         tree = pack_beams(random_beams(4, nb, bl, vocab=3 if seed % 2 else 50, seed=seed))
         n = tree.mask.shape[-1]
-        got = graph_ops.unpack_mask_bits(tree.packed_mask, torch.tensor(n))
+        longest = graph_ops.bounded_longest(tree.gen_lengths.to(torch.int32), nb * (bl - 1) + 1)
+        assert int(longest) == n
+        got = graph_ops.unpack_mask_bits(tree.packed_mask, longest, nb * (bl - 1) + 1)
         assert got.dtype == torch.bool and torch.equal(got, tree.mask)
 
 
@@ -178,15 +180,29 @@ def test_select_valid_and_rows_mirror_reference(fake_trtllm):
     assert torch.equal(flat, tree.tokens[tree.valid].to(torch.int32))
     assert torch.equal(graph_ops.first_columns(padded, torch.tensor(n)), tree.tokens.to(torch.int32))
 
-    # the runtime's packed generation rows -> per-request rows (HFTarget.verify's layout)
+    # the step's flat rows: 2 context rows, then the generation requests' trees (the runtime's order)
     hidden = torch.randn(5, n, 3, dtype=torch.float64)
-    rows, longest = graph_ops.unpack_generation_rows(hidden[tree.valid], tree.gen_lengths.to(torch.int32))
-    assert int(longest) == n
-    assert torch.equal(rows[tree.valid], hidden[tree.valid])
+    context_rows = torch.randn(2, 3, dtype=torch.float64)
+    flat_hidden = torch.cat([context_rows, hidden[tree.valid]])  # [2 + sum(gen_lengths), 3]
+    offsets = graph_ops.generation_row_offsets(tree.gen_lengths.to(torch.int32), torch.tensor(2))
     index = torch.tensor([0, 1, 2, 0, 1], dtype=torch.int32)
-    assert torch.equal(graph_ops.gather_row(hidden, index), hidden[torch.arange(5), index.long()])
-    empty, none = graph_ops.unpack_generation_rows(hidden[tree.valid][:0], torch.zeros(0, dtype=torch.int32))
-    assert empty.shape == (0, 0, 3) and int(none) == 0
+    assert torch.equal(graph_ops.rows_at(flat_hidden, offsets, index), hidden[torch.arange(5), index.long()])
+    for b in range(5):  # slot j of request b is flat row offsets[b] + j
+        length = int(tree.gen_lengths[b])
+        assert torch.equal(flat_hidden[offsets[b] : offsets[b] + length], hidden[b, :length])
+    clamped = graph_ops.rows_at(flat_hidden, offsets, torch.full((5,), 99, dtype=torch.int32))
+    assert torch.equal(clamped, flat_hidden[-1:].expand(5, 3))  # a bad index reads the last real row
+
+
+def test_lengths_have_static_bounds(fake_trtllm):
+    """Defect 1: G is clamped to [0, n_cap], and index ranges are slices of a constant arange."""
+    from trtllm_redrafter.trtllm import graph_ops
+
+    assert int(graph_ops.bounded_longest(torch.tensor([3, 7, 5], dtype=torch.int32), 13)) == 7
+    assert int(graph_ops.bounded_longest(torch.tensor([3, 70], dtype=torch.int32), 13)) == 13  # malformed input
+    assert int(graph_ops.bounded_longest(torch.zeros(0, dtype=torch.int32), 13)) == 0  # no generation request
+    assert torch.equal(graph_ops.first_slots(torch.tensor(4), 13), torch.arange(4, dtype=torch.int32))
+    assert graph_ops.first_slots(torch.tensor(0), 13).shape == (0,)
 
 
 def load_reference_weights(head, drafter) -> None:

@@ -8,6 +8,10 @@ tensorrt_llm/models/redrafter/redrafter_helper.py at the commits listed in docs/
 Shapes: bs = requests, bs_gen = generation requests, nb = beams, bl = beam length, dl = bl - 1,
 V = vocabulary, V' = the drafter head's rows (V' < V with a reduced draft vocabulary, else V),
 H = hidden size, G = longest packed tree this step, n_cap = nb * dl + 1.
+
+Every data-dependent length is bounded when the engine is built (docs/trtllm.md, defect 1): G by
+``bounded_longest`` (at most n_cap), index ranges by ``first_slots`` (slices of a constant arange),
+row reads clamped to the last row, as TensorRT-LLM's own ReDrafter helper does.
 """
 
 from __future__ import annotations
@@ -19,50 +23,58 @@ Tensor = Any  # tensorrt_llm.functional.Tensor (not imported at module level)
 INT = "int32"
 
 
-def unpack_generation_rows(flat: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-    """Per-request rows from the packed generation tokens.
+def generation_row_offsets(gen_lengths: Tensor, num_ctx: Tensor) -> Tensor:
+    """The flat row of each generation request's slot 0: num_ctx + the lengths before it [bs_gen].
 
-    flat [sum(lengths), X] (requests' packed tree tokens, concatenated), lengths [bs_gen]
-    -> rows [bs_gen, G, X] with G = max(lengths), and G (a scalar). Slots past a request's own
-    length hold a valid but meaningless row (the index is clamped), as the plugins expect.
-
-    Mirror of the layout ``trtllm_redrafter.runtime.target.HFTarget.verify`` returns (logits [bs, n, V],
-    hidden [bs, n, H]) for the packed tree of ``trtllm_redrafter.runtime.tree.pack_beams``.
+    The step's logits and hidden states are flat, [rows, X]: one row per context request, then each
+    generation request's packed tree (gen_lengths[b] rows), concatenated (the runtime's order). Slot j
+    of generation request b is row ``offsets[b] + j``. The plugins read the flat logits through these
+    offsets, so no [bs_gen, G, V] copy is made (docs/trtllm.md, defect 11). Reference layout:
+    ``HFTarget.verify``'s logits[b, j] for the packed tree of ``tree.pack_beams``.
     """
-    from tensorrt_llm.functional import (
-        arange,
-        concat,
-        constant_to_tensor_,
-        cumsum,
-        index_select,
-        max,
-        maximum,
-        minimum,
-        shape,
-        unsqueeze,
-        view,
-    )
+    from tensorrt_llm.functional import cumsum
+
+    return num_ctx + cumsum(gen_lengths, dim=0) - gen_lengths  # [bs_gen]
+
+
+def rows_at(flat: Tensor, row_offsets: Tensor, slots: Tensor) -> Tensor:
+    """flat [rows, X], row_offsets [bs_gen], slots [bs_gen] -> flat[row_offsets[b] + slots[b]] [bs_gen, X].
+
+    The drafter's context of each generation request: the hidden state at its last accepted slot
+    (``hidden_index``), read from the flat rows without unpacking them. The row is clamped to the last
+    one, so a malformed index reads a real row, as TensorRT-LLM's helper clamps its unpack indices
+    (``minimum(..., max_index_allowed)``, redrafter_helper.py @ 20709ce9). Mirror of the
+    ``tree_hidden.gather(1, acc.hidden_index ...)`` step of ``trtllm_redrafter.runtime.decode.Decoder.stream``.
+    """
+    from tensorrt_llm.functional import index_select, minimum, shape
+
+    rows = minimum(row_offsets + slots, shape(flat, 0, INT) - 1)  # [bs_gen]
+    return index_select(flat, dim=0, index=rows)
+
+
+def bounded_longest(gen_lengths: Tensor, capacity: int) -> Tensor:
+    """max(gen_lengths) as a scalar in [0, capacity]: a data-dependent length with a static bound.
+
+    TensorRT-LLM's helper bounds its own (``_get_gen_token_indices_for_unpack``: ``minimum`` with
+    nb * bl - nb + 1, then ``maximum`` with 0; redrafter_helper.py @ 20709ce9), so that shape
+    inference, and the memory TensorRT reserves, never see an unbounded size. capacity = nb * dl + 1.
+    """
+    from tensorrt_llm.functional import constant_to_tensor_, max, maximum, minimum
 
     zero = constant_to_tensor_(0, to_array=False)
-    longest = maximum(max(lengths, dim=0), zero)  # scalar; 0 when there is no generation request
-    starts = cumsum(lengths, dim=0) - lengths  # [bs_gen] first packed row of each request
-    slots = arange(zero, longest, dtype=INT)  # [G]
-    index = unsqueeze(starts, 1) + unsqueeze(slots, 0)  # [bs_gen, G]
-    index = minimum(index, shape(flat, 0, INT) - 1)  # padding slots read a real row
-    rows = index_select(flat, dim=0, index=view(index, [-1]))  # [bs_gen * G, X]
-    out_shape = concat([shape(lengths, 0, INT), longest, shape(flat, 1, INT)])
-    return view(rows, out_shape, zero_is_placeholder=False), longest
+    return maximum(minimum(max(gen_lengths, dim=0), constant_to_tensor_(capacity, to_array=False)), zero)
 
 
-def gather_row(x: Tensor, index: Tensor) -> Tensor:
-    """x [bs, n, X], index [bs] -> x[b, index[b]] [bs, X].
+def first_slots(size: Tensor, capacity: int) -> Tensor:
+    """[0, 1, ..., size - 1] int32 as a slice of the constant arange(capacity), never a data-dependent arange.
 
-    Mirror of the ``tree_hidden.gather(1, acc.hidden_index ...)`` step of
-    ``trtllm_redrafter.runtime.decode.Decoder.stream`` (the drafter's context hidden state).
+    The pattern of TensorRT-LLM's ``_get_draft_token_array`` (``slice(constant(np.arange(nb * bl)), ...)``,
+    redrafter_helper.py @ 20709ce9): the result's largest possible size is known when the engine is built.
     """
-    from tensorrt_llm.functional import gather_nd, unsqueeze
+    import numpy as np
+    from tensorrt_llm.functional import constant, slice, unsqueeze
 
-    return gather_nd(x, unsqueeze(index, -1), batch_dims=1)
+    return slice(constant(np.arange(capacity, dtype=np.int32)), starts=[0], sizes=unsqueeze(size, 0))
 
 
 def beam_search(
@@ -145,8 +157,11 @@ def draft_columns_to_vocab(log_probs: Tensor, draft_vocab: Tensor, vocab_size: i
     return scatter(floor, dim=3, indices=columns, updates=log_probs)  # [bs, nb, dl, V]
 
 
-def unpack_mask_bits(packed: Tensor, size: Tensor) -> Tensor:
+def unpack_mask_bits(packed: Tensor, size: Tensor, capacity: int) -> Tensor:
     """Bit-packed tree mask [bs, n_cap, W] int32 -> bool [bs, G, G] for the first G = ``size`` slots.
+
+    ``size`` comes from ``bounded_longest`` (at most ``capacity`` = n_cap), and the columns are
+    ``first_slots``: every shape here has a static bound.
 
     Mirror of ``trtllm_redrafter.runtime.tree.unpack_mask_bits``: column q is bit (q % 32) of word q // 32,
     least significant first; bit 31 is the sign bit. Bit k < 31 of a word w is (w // 2^k) % 2 with
@@ -155,11 +170,9 @@ def unpack_mask_bits(packed: Tensor, size: Tensor) -> Tensor:
     """
     import numpy as np
     from tensorrt_llm.functional import (
-        arange,
         cast,
         concat,
         constant,
-        constant_to_tensor_,
         expand,
         gather,
         index_select,
@@ -171,7 +184,7 @@ def unpack_mask_bits(packed: Tensor, size: Tensor) -> Tensor:
 
     bs = shape(packed, 0, INT)
     words = shape(packed, 2, INT)
-    cols = arange(constant_to_tensor_(0, to_array=False), size, dtype=INT)  # [G]
+    cols = first_slots(size, capacity)  # [G]
     word_of = cols // 32  # [G]
     bit_of = cols - word_of * 32  # [G]
     rows = slice(packed, starts=[0, 0, 0], sizes=concat([bs, size, words]))  # [bs, G, W]
@@ -204,77 +217,3 @@ def first_columns(x: Tensor, width: Tensor) -> Tensor:
     from tensorrt_llm.functional import concat, shape, slice
 
     return slice(x, starts=[0, 0], sizes=concat([shape(x, 0, INT), width]))
-
-
-def sampled_acceptance(
-    logits: Tensor,
-    inverted_temperature: Tensor,
-    draft_tokens: Tensor,
-    draft_indices: Tensor,
-    draft_log_probs: Tensor,
-    rand_validation: Tensor,
-    rand_sample: Tensor,
-    num_beams: int,
-    beam_length: int,
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Sampling engines (redrafter_greedy_search false): TensorRT-LLM's acceptance rule.
-
-    logits [bs_gen, G, V] float32, inverted_temperature [bs_gen], draft_tokens / draft_indices
-    [bs_gen, nb, bl], draft_log_probs [bs_gen, nb, dl, V], rand_validation [bs_gen, nb, dl],
-    rand_sample [bs_gen] -> (num_accepted_tokens, accepted_beam_index, next_token, hidden_index),
-    each [bs_gen]. A drafted token x is accepted while u < P(x) / Q(x); the beam with the longest
-    accepted prefix wins; the next token is drawn from P after a fully accepted beam, else from
-    relu(P - Q) at the first rejection (docs/explicit_draft_tokens_contract.md, "Verification and
-    acceptance"). The project's own exact sampling rule (trtllm_redrafter/runtime/sampling.py) is not
-    mirrored yet; greedy engines use the RedrafterGreedyAccept plugin instead.
-    """
-    import numpy as np
-    from tensorrt_llm.functional import (
-        cast,
-        categorical_sample,
-        concat,
-        constant,
-        cumsum,
-        exp,
-        expand_dims,
-        gather,
-        gather_nd,
-        log_softmax,
-        relu,
-        shape,
-        slice,
-        squeeze,
-        sum,
-        topk,
-        unsqueeze,
-        view,
-        where,
-    )
-
-    nb, bl = num_beams, beam_length
-    dl = bl - 1
-    bs = shape(draft_tokens, 0, INT)
-    vocab = shape(logits, 2, INT)
-    logp = log_softmax(logits * expand_dims(cast(inverted_temperature, "float32"), [1, 2]), dim=-1)
-    flat_index = view(draft_indices, concat([bs, nb * bl, 1]))
-    per_beam = view(gather_nd(logp, flat_index, batch_dims=1), concat([bs, nb, bl, vocab]))  # [bs, nb, bl, V]
-    base = slice(per_beam, starts=[0, 0, 0, 0], sizes=concat([bs, nb, dl, vocab]))  # scores drafts
-    last = squeeze(slice(per_beam, starts=[0, 0, dl, 0], sizes=concat([bs, nb, 1, vocab])), 2)  # [bs, nb, V]
-    q = cast(draft_log_probs, "float32")
-    drafted = unsqueeze(slice(draft_tokens, starts=[0, 0, 1], sizes=concat([bs, nb, dl])), -1)  # [bs, nb, dl, 1]
-    log_p = squeeze(gather(base, dim=-1, indices=drafted), -1)  # [bs, nb, dl]
-    log_q = squeeze(gather(q, dim=-1, indices=drafted), -1)
-    accepted = cast(cast(rand_validation, "float32") < exp(log_p - log_q), INT)  # [bs, nb, dl]
-    prefix = constant(np.arange(1, bl, dtype=np.int32))  # [dl]
-    run = sum(cast(cumsum(accepted, dim=-1) == prefix, INT), dim=-1)  # [bs, nb] leading accepts
-    best_run, best_beam = topk(run, k=1, dim=-1)
-    n, beam = squeeze(best_run, -1), squeeze(best_beam, -1)  # [bs]
-    along = unsqueeze(beam, -1)
-    beam_p, beam_q = gather_nd(base, along, batch_dims=1), gather_nd(q, along, batch_dims=1)  # [bs, dl, V]
-    beam_last = gather_nd(last, along, batch_dims=1)  # [bs, V]
-    at = unsqueeze(n - cast(n == dl, INT), -1)  # first rejection, clamped to dl - 1
-    residual = relu(exp(gather_nd(beam_p, at, batch_dims=1)) - exp(gather_nd(beam_q, at, batch_dims=1)))
-    probs = where(unsqueeze(n == dl, -1), exp(beam_last), residual)  # [bs, V]
-    next_token = categorical_sample(probs, cast(rand_sample, "float32"))
-    hidden_index = gather_nd(draft_indices, concat([unsqueeze(beam, 1), unsqueeze(n, 1)], dim=1), batch_dims=1)
-    return n + 1, beam, next_token, hidden_index

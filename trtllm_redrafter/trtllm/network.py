@@ -6,9 +6,9 @@ order, ``device_request_types``), mirrors one iteration of ``trtllm_redrafter.ru
     base model (TensorRT-LLM's LLaMAForCausalLM / QWenForCausalLM, unchanged)
         -> logits and hidden states of every token fed this step          (target.verify)
     context requests: root = argmax of the last logits                     (Decoder.stream prefill)
-    generation requests: RedrafterGreedyAccept plugin on the packed tree  (accept.accept_greedy)
+    generation requests: RedrafterGreedyAccept plugin on the flat logits   (accept.accept_greedy)
         -> num_accepted_tokens, accepted_beam_index, next root, hidden index
-        (sampling engines: graph_ops.sampled_acceptance, TensorRT-LLM's rule)
+        (sampling engines: RedrafterFusedSamplingAccept, the exact rule of sampling.accept_sampling)
     drafter context = hidden state at the last accepted token             (Decoder.stream step 6)
     beam search over the drafter                                           (beam_search.beam_search)
         (a reduced draft vocabulary: top-k over nb*V', then draft_vocab maps draft ids to base ids)
@@ -155,6 +155,7 @@ class ReDrafterMixin:
 
         logits [rows, V] (context: the last token of each request; generation: every packed tree
         token), hidden [rows, H], gen_lengths [bs_gen]; ``inputs`` holds engine_io.INPUT_NAMES.
+        The acceptance plugins read the flat logits through per-request row offsets (no copy).
         """
         from tensorrt_llm.functional import (
             arange,
@@ -164,7 +165,6 @@ class ReDrafterMixin:
             constant_to_tensor_,
             expand,
             index_select,
-            max,
             maximum,
             minimum,
             shape,
@@ -173,6 +173,7 @@ class ReDrafterMixin:
         )
 
         nb, bl = self.num_beams, self.beam_length
+        capacity = nb * (bl - 1) + 1  # n_cap: the most packed tokens a request's tree can have
         # the variables are named as the inputs (tests/test_trtllm_docs.py checks the order)
         (
             device_request_types,
@@ -184,28 +185,21 @@ class ReDrafterMixin:
             rand_data_validation,
             position_ids_base,
         ) = (inputs[name] for name in engine_io.INPUT_NAMES)
+        del draft_probs  # our exact acceptance rules never read the drafter's probabilities (docs/sampling.md)
 
-        # split rows: context requests first (one row each), then the generation requests' trees
+        # rows: context requests first (one row each), then the generation requests' trees
         zero = constant_to_tensor_(0, to_array=False)
         bs = shape(device_request_types, 0, "int32")
         num_gen = minimum(maximum(sum(device_request_types, dim=-1), zero), bs)
         num_ctx = bs - num_gen
-        ctx_rows = arange(zero, num_ctx, dtype="int32")
-        gen_rows = arange(num_ctx, shape(logits, 0, "int32"), dtype="int32")
+        ctx_rows = arange(zero, num_ctx, dtype="int32")  # bounded by bs, as redrafter_helper.py's ctx_idxs
         ctx_logits = index_select(logits, dim=0, index=ctx_rows)  # [bs_ctx, V]
         ctx_hidden = index_select(hidden, dim=0, index=ctx_rows)  # [bs_ctx, H]
-        gen_logits, _ = graph_ops.unpack_generation_rows(index_select(logits, 0, gen_rows), gen_lengths)
-        gen_hidden, _ = graph_ops.unpack_generation_rows(index_select(hidden, 0, gen_rows), gen_lengths)
+        row_offsets = graph_ops.generation_row_offsets(gen_lengths, num_ctx)  # [bs_gen]
 
         if self.greedy_search:
             ctx_next = argmax(ctx_logits, dim=-1)  # [bs_ctx]
-            acc = plugins.greedy_accept(gen_logits, draft_tokens, draft_indices, gen_lengths, nb, bl)
-            gen_num, gen_beam, gen_next, hidden_index = (
-                acc.num_accepted_tokens,
-                acc.accepted_beam_index,
-                acc.next_token,
-                acc.hidden_index,
-            )
+            acc = plugins.greedy_accept(logits, row_offsets, draft_tokens, draft_indices, gen_lengths, nb, bl)
         else:
             from tensorrt_llm.functional import categorical_sample, softmax
 
@@ -213,25 +207,37 @@ class ReDrafterMixin:
             ctx_probs = softmax(cast(ctx_logits, "float32") * ctx_scale, dim=-1)
             ctx_next = categorical_sample(ctx_probs, cast(index_select(rand_data_sample, 0, ctx_rows), "float32"))
             gen_req = arange(num_ctx, bs, dtype="int32")
-            gen_num, gen_beam, gen_next, hidden_index = graph_ops.sampled_acceptance(
-                cast(gen_logits, "float32"),
-                index_select(redrafter_inverted_temperature, 0, gen_req),
+            acc = plugins.fused_sampling_accept(
+                logits,
+                row_offsets,
+                cast(index_select(redrafter_inverted_temperature, 0, gen_req), "float32"),
                 draft_tokens,
                 draft_indices,
-                draft_probs,
-                rand_data_validation,
-                index_select(rand_data_sample, 0, gen_req),
+                gen_lengths,
+                cast(rand_data_validation, "float32"),
+                cast(index_select(rand_data_sample, 0, gen_req), "float32"),
                 nb,
                 bl,
+                top_k=0,
+                top_p=1.0,
             )
 
         # per request, in the runtime's order: context requests emitted 1 token from beam 0
         one = expand(constant_to_tensor_(1), unsqueeze(num_ctx, 0))
         none = expand(constant_to_tensor_(0), unsqueeze(num_ctx, 0))
-        num_accepted = concat([one, gen_num], dim=0)  # [bs]
-        beam_index = concat([none, gen_beam], dim=0)  # [bs]
-        root = concat([cast(ctx_next, "int32"), cast(gen_next, "int32")], dim=0)  # [bs]
-        context = concat([ctx_hidden, graph_ops.gather_row(gen_hidden, hidden_index)], dim=0)  # [bs, H]
+        gen_context = graph_ops.rows_at(hidden, row_offsets, acc.hidden_index)  # [bs_gen, H]
+        # re-index every per-request tensor with arange(0, bs): TensorRT-LLM's helper does this because
+        # shape inference cannot tell that bs_ctx + bs_gen == bs (redrafter_helper.py @ 20709ce9,
+        # _process_logits_and_hidden_states: "needed with shape inference of data-dependent tensors")
+        requests = arange(zero, bs, dtype="int32")
+
+        def per_request(ctx: Any, gen: Any) -> Any:
+            return index_select(concat([ctx, gen], dim=0), dim=0, index=requests)  # [bs, ...]
+
+        num_accepted = per_request(one, acc.num_accepted_tokens)
+        beam_index = per_request(none, acc.accepted_beam_index)
+        root = per_request(cast(ctx_next, "int32"), cast(acc.next_token, "int32"))
+        context = per_request(ctx_hidden, gen_context)  # [bs, H]
 
         beams, beam_log_probs = graph_ops.beam_search(
             self.drafter,
@@ -248,8 +254,7 @@ class ReDrafterMixin:
             )
         # the runtime gives the new root position base + num_accepted - 1 (see the contract doc)
         tree = plugins.pack_beams(beams, position_ids_base + num_accepted, nb, bl)
-        longest = max(tree.gen_lengths, dim=0)  # scalar
-        capacity = nb * (bl - 1) + 1
+        longest = graph_ops.bounded_longest(tree.gen_lengths, capacity)  # scalar in [0, n_cap]
         return {
             "num_accepted_tokens": num_accepted,
             "accepted_beam_index": beam_index,
@@ -260,7 +265,7 @@ class ReDrafterMixin:
             "next_draft_tokens": beams,
             "next_draft_probs": cast(beam_log_probs, self.dtype),
             "next_draft_indices": tree.draft_indices,
-            "spec_decoding_mask": graph_ops.unpack_mask_bits(tree.packed_mask, longest),
+            "spec_decoding_mask": graph_ops.unpack_mask_bits(tree.packed_mask, longest, capacity),
             "next_spec_decoding_position_offsets": graph_ops.first_columns(tree.position_offsets, longest),
             "packed_position_ids": graph_ops.select_valid(tree.packed_position_ids, tree.gen_lengths, capacity),
         }
