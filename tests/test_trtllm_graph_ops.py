@@ -45,6 +45,7 @@ def fake_functional() -> types.ModuleType:
     f = types.ModuleType("tensorrt_llm.functional")
     f.Tensor = torch.Tensor
     f.arange = lambda start, end, dtype: torch.arange(int(start), int(end), dtype=_dtype(dtype))
+    f.argmax = lambda x, dim, keepdim=False: x.argmax(dim, keepdim=keepdim).to(torch.int32)
     f.cast = lambda x, dtype: x.to(_dtype(dtype))
     f.concat = lambda items, dim=0: torch.cat(
         [_as_tensor(i).to(torch.int32).reshape(1) if _as_tensor(i).dim() == 0 else _as_tensor(i) for i in items], dim

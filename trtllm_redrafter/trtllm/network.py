@@ -78,6 +78,7 @@ class ReDrafterMixin:
 
         plugin_config = default_net().plugin_config
         max_batch_size = kwargs["max_batch_size"]
+        self.max_batch_size = max_batch_size  # sizes the greedy-accept plugin's workspace (redrafter_step)
         kwargs["max_draft_len"] = self.num_beams * self.draft_len
         kwargs["speculative_decoding_draft_tokens_external"] = False
         kwargs["spec_decoding_is_generation_length_variable"] = True
@@ -199,7 +200,9 @@ class ReDrafterMixin:
 
         if self.greedy_search:
             ctx_next = argmax(ctx_logits, dim=-1)  # [bs_ctx]
-            acc = plugins.greedy_accept(logits, row_offsets, draft_tokens, draft_indices, gen_lengths, nb, bl)
+            acc = plugins.greedy_accept(
+                logits, row_offsets, draft_tokens, draft_indices, gen_lengths, nb, bl, self.max_batch_size
+            )
         else:
             from tensorrt_llm.functional import categorical_sample, softmax
 
