@@ -27,6 +27,14 @@ from trtllm_redrafter.errors import RedrafterError
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 
+# transformers 4.56.0 renamed ``from_pretrained(torch_dtype=...)`` to ``dtype=...``
+# (huggingface/transformers#39782): PreTrainedModel.from_pretrained in modeling_utils.py pops only
+# "torch_dtype" in 4.55.4 and "dtype" (keeping "torch_dtype" with a deprecation warning) from 4.56.0 on.
+# Older releases pass an unknown "dtype" on to the model's __init__, a TypeError. TensorRT-LLM
+# releases with the TensorRT backend pin older ones (0.20 and 0.21: transformers~=4.51.1; 1.0: 4.53.1),
+# the CPU install pins 5.x; see docs/results/trtllm/old_transformers_convert.txt.
+DTYPE_KWARG_SINCE = (4, 56)
+
 DTYPES: dict[str, torch.dtype] = {
     "bfloat16": torch.bfloat16,
     "float16": torch.float16,
@@ -112,6 +120,40 @@ def cache_root() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "trtllm-redrafter"
 
 
+def transformers_version() -> tuple[int, int]:
+    """(major, minor) of the installed transformers, e.g. (4, 51) or (5, 24)."""
+    from importlib.metadata import version
+
+    major, minor = version("transformers").split(".")[:2]
+    return int(major), int(minor)
+
+
+def dtype_kwargs(dtype: torch.dtype, version: tuple[int, int] | None = None) -> dict[str, torch.dtype]:
+    """``from_pretrained``'s dtype keyword for this transformers: ``dtype`` from 4.56, else ``torch_dtype``."""
+    version = transformers_version() if version is None else version
+    return {"dtype": dtype} if version >= DTYPE_KWARG_SINCE else {"torch_dtype": dtype}
+
+
+def check_readable(path: Path) -> None:
+    """Refuse a model directory saved by a newer transformers major version than the installed one.
+
+    transformers 5 saves layouts that 4.x misreads: config.json's "rope_parameters" in place of
+    "rope_theta" (4.51 then silently takes its default rope_theta 10000; SmolLM2's is 100000) and
+    tokenizer_config.json's tokenizer_class "TokenizersBackend", a class 4.x lacks.
+    """
+    try:
+        saved = json.loads((path / "config.json").read_text()).get("transformers_version") or ""
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return  # nothing to judge by: let transformers report what it finds
+    installed = transformers_version()
+    if saved.split(".")[0].isdigit() and int(saved.split(".")[0]) > installed[0]:
+        raise RedrafterError(
+            f"{path} was saved by transformers {saved}, whose files transformers {installed[0]}.{installed[1]} "
+            f"misreads (rope_parameters, TokenizersBackend); convert it again with this transformers: remove that "
+            f"directory (a converted alias) or set TRTLLM_REDRAFTER_HOME to an empty directory"
+        )
+
+
 def parse_dtype(name: str) -> torch.dtype:
     if name not in DTYPES:
         raise RedrafterError(f"unknown dtype {name!r}; choose one of {', '.join(DTYPES)}")
@@ -139,7 +181,7 @@ def convert_gguf(alias_name: str, out_dir: Path) -> Path:
     gguf = gguf_path(alias_name)
     print(f"[trtllm-redrafter] converting {gguf.name} to safetensors (one time) ...", file=sys.stderr)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, **dtype_kwargs(torch.float32))
     # The weights are already dequantised to float32 in memory; drop the GGUF quantiser so that
     # transformers writes them as a plain checkpoint.
     model.hf_quantizer = None
@@ -245,9 +287,10 @@ def load_target_model(path: Path, dtype: torch.dtype):
     """Load an HF causal LM and its tokenizer from a local directory, in eval mode."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    check_readable(path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation="sdpa")
+        model = AutoModelForCausalLM.from_pretrained(path, **dtype_kwargs(dtype), attn_implementation="sdpa")
     except (OSError, ValueError) as exc:
         raise RedrafterError(f"could not load the model in {path}: {exc}") from exc
     model.eval()
