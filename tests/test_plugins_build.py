@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -65,7 +66,8 @@ def test_kernels_device_compile_sm80_sm90(tmp_path: Path):
     lib.redrafterGreedyAcceptWorkspaceSize.argtypes = [ctypes.c_int32, ctypes.c_int32]
     null = ctypes.c_void_p(0)
     assert lib.redrafterPackBeams(null, null, 0, 4, 5, *[null] * 7) == 1
-    assert lib.redrafterPackedArgmax(null, 9, null, 1, 1, 1, null, null) == 2
+    assert lib.redrafterPackedArgmax(null, 9, 1, 1, null, null, 1, 1, null, null) == 2  # dtype 9
+    assert lib.redrafterPackedArgmax(null, 0, -1, 1, null, null, 1, 1, null, null) == 1  # R = -1
     assert lib.redrafterGreedyAcceptWorkspaceSize(3, 7) == 256  # 84 bytes, rounded up to 256
 
 
@@ -77,6 +79,62 @@ def test_device_launcher_reports_missing_gpu(tmp_path: Path):
     buffer = torch.zeros(64, dtype=torch.int32)
     p = ctypes.c_void_p(buffer.data_ptr())
     assert lib.redrafterPackBeams(p, p, 1, 1, 1, p, p, p, p, p, p, None) == 4  # kCudaError, no crash
+
+
+def ptxas_static_shared_bytes(nvcc: str, source: Path, kernel: str, tmp_path: Path) -> int:
+    """The static shared memory ptxas reports for the entry function whose name contains `kernel`
+    (sm_90; no "smem" in its line means 0)."""
+    log = run([nvcc, "-std=c++17", "-O3", "-gencode", "arch=compute_90,code=sm_90", "-Xptxas", "-v", "-c",
+               str(source), "-o", str(tmp_path / f"{source.stem}.o")])  # fmt: skip
+    lines = log.splitlines()
+    starts = [i for i, line in enumerate(lines) if "Compiling entry function" in line and kernel in line]
+    assert len(starts) == 1, log
+    usage = next(line for line in lines[starts[0] + 1 :] if "Used" in line and "registers" in line)
+    match = re.search(r"(\d+) bytes smem", usage)
+    return int(match.group(1)) if match else 0
+
+
+def test_static_shared_memory_is_what_the_headers_count(tmp_path: Path):
+    """The launchers' (and the plugins' configure-time) shared-memory limits count static memory as
+    the headers say: none for pack_beams, samplingStaticSharedBytes() for sampling_accept."""
+    nvcc = require_nvcc()
+    host = ctypes.CDLL(str(build_libs.build_host_library(tmp_path / "host")))
+    host.redrafterSamplingStaticSharedBytes.restype = ctypes.c_size_t
+    static = host.redrafterSamplingStaticSharedBytes()
+    assert static == 4176
+    kernels = PLUGINS / "kernels"
+    assert ptxas_static_shared_bytes(nvcc, kernels / "sampling_accept.cu", "samplingAcceptKernel", tmp_path) == static
+    assert ptxas_static_shared_bytes(nvcc, kernels / "pack_beams.cu", "packBeamsKernel", tmp_path) == 0
+
+
+@pytest.mark.skipif(Path("/dev/nvidia0").exists(), reason="a launch that passes the checks needs no GPU to fail")
+def test_launchers_refuse_what_does_not_fit_and_nothing_else(tmp_path: Path):
+    """Without a GPU a launch that passes the argument checks fails with kCudaError (4); one that does
+    not fit fails first with kTooLarge (3). The boundaries are the ones the plugins check when
+    configured (trt_plugin_harness.cpp): sampling nb 3748, pack nb * bl about 3000, and the greedy
+    workspace size passed to the launcher."""
+    lib = ctypes.CDLL(str(build_libs.build_kernel_library(tmp_path, ["80"], require_nvcc())))
+    for name in ("redrafterSamplingAccept", "redrafterPackBeams", "redrafterGreedyAccept"):
+        getattr(lib, name).restype = ctypes.c_int32
+    lib.redrafterGreedyAccept.argtypes = [ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32]
+    lib.redrafterGreedyAccept.argtypes += [ctypes.c_void_p] * 4 + [ctypes.c_int32] * 4
+    lib.redrafterGreedyAccept.argtypes += [ctypes.c_void_p, ctypes.c_size_t] + [ctypes.c_void_p] * 7
+    p = ctypes.c_void_p(torch.zeros(64, dtype=torch.int32).data_ptr())
+
+    def sampling(nb: int) -> int:
+        return lib.redrafterSamplingAccept(p, p, p, p, p, p, 0, 1, 1, 1, nb, 2, *[p] * 6, None)
+
+    assert (sampling(3748), sampling(3749)) == (4, 3)
+
+    def pack(nb: int, bl: int) -> int:
+        return lib.redrafterPackBeams(p, p, 1, nb, bl, p, p, p, p, p, p, None)
+
+    assert (pack(1, 3071), pack(1, 3072), pack(30, 100), pack(31, 100)) == (4, 3, 4, 3)
+
+    def greedy(workspace_bytes: int) -> int:  # bs 3, 7 slots: 84 bytes, rounded up to 256
+        return lib.redrafterGreedyAccept(p, 0, 4, 8, p, p, p, p, 3, 7, 2, 4, p, workspace_bytes, *[p] * 6, None)
+
+    assert (greedy(256), greedy(255)) == (4, 3)
 
 
 def cmake_build(build_dir: Path, *options: str) -> str:
@@ -140,3 +198,54 @@ def test_trt_wrappers_against_headers(tmp_path: Path, trt_include: Path):
     run(["g++", "-std=c++17", "-Wall", "-Wextra", "-Werror", *includes, harness_src, *link, "-o", str(harness)])
     output = run([str(harness)])
     assert output.rstrip().endswith(", 0 failed"), output
+    check_registration_through_ld_preload(tmp_path, includes, trt_include, build / "libtrtllm_redrafter_plugins.so")
+
+
+def tensorrt_major(trt_include: Path) -> int:
+    text = (trt_include / "NvInferVersion.h").read_text()
+    match = re.search(r"#define (?:TRT_MAJOR_ENTERPRISE|NV_TENSORRT_MAJOR) (\d+)", text)
+    assert match, trt_include
+    return int(match.group(1))
+
+
+def check_registration_through_ld_preload(tmp_path: Path, includes: list[str], trt_include: Path, library: Path):
+    """The served-engine path: a process started with LD_PRELOAD naming the plugin library has its
+    creators registered, in namespace trtllm_redrafter, in the registry of the libnvinfer.so.<major>
+    the dynamic loader finds (here a stand-in, plugins/tests/fake_nvinfer.cpp), before any of its
+    own code runs; without LD_PRELOAD nothing is loaded. redrafterRegisterPlugins() (what
+    ops/plugins.py calls) registers into an already loaded libnvinfer, idempotently."""
+    soname = f"libnvinfer.so.{tensorrt_major(trt_include)}"
+    fake_dir, probe = tmp_path / "fake_nvinfer", tmp_path / "preload_probe"
+    fake_dir.mkdir()
+    tests_dir = PLUGINS / "tests"
+    run(["g++", "-std=c++17", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", *includes,
+         str(tests_dir / "fake_nvinfer.cpp"), f"-Wl,-soname,{soname}", "-o", str(fake_dir / soname)])  # fmt: skip
+    run(["g++", "-std=c++17", "-Wall", "-Wextra", "-Werror", str(tests_dir / "preload_probe.cpp"), "-ldl",
+         "-o", str(probe)])  # fmt: skip
+    expected = ";".join(
+        f"{name}/{version}/trtllm_redrafter"
+        for name, version in [
+            ("RedrafterPackBeams", "1"),
+            ("RedrafterGreedyAccept", "2"),
+            ("RedrafterWarpSoftmax", "1"),
+            ("RedrafterSamplingAccept", "1"),
+        ]
+    )
+
+    def probe_run(*args: str, **env: str) -> str:
+        clean = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "LD_LIBRARY_PATH")}
+        result = subprocess.run([str(probe), soname, *args], capture_output=True, text=True, env={**clean, **env})
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout + result.stderr
+
+    search = {"LD_LIBRARY_PATH": str(fake_dir)}
+    assert probe_run(**search) == "no libnvinfer\n"  # the control: nothing preloaded, nothing loaded
+    assert probe_run(LD_PRELOAD=str(library), **search).startswith(f"registered: {expected};")
+    by_name = {"LD_PRELOAD": library.name, "LD_LIBRARY_PATH": f"{fake_dir}:{library.parent}"}
+    assert probe_run(**by_name).startswith(f"registered: {expected};")
+    unfound = probe_run(LD_PRELOAD=str(library))  # no libnvinfer to be found: one clear line on stderr
+    assert f"the plugins were NOT registered: {soname} not found" in unfound, unfound
+    in_process = probe_run(str(library), **search)
+    match = re.match(r"redrafterRegisterPlugins: (\d+) (\d+)\nregistered: (.*);\n", in_process)
+    assert match and match.group(3).startswith(expected), in_process
+    assert int(match.group(1)) == int(match.group(2)) == match.group(3).count(";") + 1  # all of them, idempotent

@@ -2,7 +2,10 @@
 
 plugins/build_libs.py builds libredrafter_host.so with g++ into a temporary directory: the host
 launchers run the CUDA kernels' own per-element core functions in plain C++ loops. Every output is
-compared element for element with ``pack_beams`` and ``accept_greedy(logits.argmax(-1), ...)``.
+compared element for element with ``pack_beams`` and ``accept_greedy(logits.argmax(-1), ...)``. The
+greedy launchers take flat logits [R, V] and row offsets (greedy_accept.h); the padded reference
+logits [bs, n, V] are fed either as R = bs * n with offsets b * n, or scattered into a flat buffer with
+context rows, gaps and a shuffled request order.
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ class HostKernels:
     def __init__(self, path: Path) -> None:
         lib = ctypes.CDLL(str(path))
         lib.redrafterPackBeamsHost.argtypes = [PTR, PTR, I32, I32, I32] + [PTR] * 6
-        lib.redrafterPackedArgmaxHost.argtypes = [PTR, I32, PTR, I32, I32, I32, I32, PTR]
-        lib.redrafterGreedyAcceptHost.argtypes = [PTR, I32, PTR, PTR, PTR] + [I32] * 6 + [PTR] * 6
+        lib.redrafterPackedArgmaxHost.argtypes = [PTR, I32, I32, I32, PTR, PTR, I32, I32, I32, PTR]
+        lib.redrafterGreedyAcceptHost.argtypes = [PTR, I32, I32, I32] + [PTR] * 4 + [I32] * 5 + [PTR] * 6
         lib.redrafterDecodeLogitsHost.argtypes = [PTR, I32, ctypes.c_int64, PTR]
         for fn in ("redrafterPackBeamsHost", "redrafterPackedArgmaxHost", "redrafterGreedyAcceptHost"):
             getattr(lib, fn).restype = I32
@@ -52,14 +55,18 @@ class HostKernels:
         assert status == 0
         return out
 
-    def argmax(self, logits: torch.Tensor, gen_lengths: torch.Tensor, threads: int = 256) -> torch.Tensor:
-        bs, slots, vocab = logits.shape
+    def argmax(
+        self, logits: torch.Tensor, gen_lengths: torch.Tensor, threads: int = 256, row_offsets=None, slots=None
+    ) -> torch.Tensor:
+        """Padded logits [bs, slots, V], or flat logits [R, V] with row_offsets [bs] and `slots`."""
+        rows, vocab, offsets, bs, slots = flat_view(logits, gen_lengths, row_offsets, slots)
         gen32 = gen_lengths.to(torch.int32).contiguous()
         out = torch.full((bs, slots), -7, dtype=torch.int32)
         code = DTYPE_CODES[logits.dtype]
-        assert (
-            self.lib.redrafterPackedArgmaxHost(ptr(logits), code, ptr(gen32), bs, slots, vocab, threads, ptr(out)) == 0
+        status = self.lib.redrafterPackedArgmaxHost(
+            ptr(logits), code, rows, vocab, ptr(offsets), ptr(gen32), bs, slots, threads, ptr(out)
         )
+        assert status == 0
         return out
 
     def accept(
@@ -69,9 +76,11 @@ class HostKernels:
         draft_indices: torch.Tensor,
         gen_lengths: torch.Tensor,
         threads: int = 256,
+        row_offsets: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        bs, slots, vocab = logits.shape
+        """Padded logits [bs, slots, V], or flat logits [R, V] with row_offsets [bs] (slots = n_cap)."""
         _, nb, bl = draft_tokens.shape
+        rows, vocab, offsets, bs, slots = flat_view(logits, gen_lengths, row_offsets, n_cap(nb, bl))
         tokens32 = draft_tokens.to(torch.int32).contiguous()
         indices32 = draft_indices.to(torch.int32).contiguous()
         gen32 = gen_lengths.to(torch.int32).contiguous()
@@ -86,12 +95,14 @@ class HostKernels:
         status = self.lib.redrafterGreedyAcceptHost(
             ptr(logits),
             DTYPE_CODES[logits.dtype],
+            rows,
+            vocab,
+            ptr(offsets),
             ptr(tokens32),
             ptr(indices32),
             ptr(gen32),
             bs,
             slots,
-            vocab,
             nb,
             bl,
             threads,
@@ -99,6 +110,16 @@ class HostKernels:
         )
         assert status == 0
         return out
+
+
+def flat_view(logits: torch.Tensor, gen_lengths: torch.Tensor, row_offsets, slots):
+    """(R, V, row_offsets int32, bs, slots) of padded logits [bs, S, V] (offsets b * S, S slots) or of
+    flat logits [R, V] with the given row_offsets and `slots`."""
+    if row_offsets is None:
+        bs, width, vocab = logits.shape
+        return bs * width, vocab, torch.arange(bs, dtype=torch.int32) * width, bs, width
+    rows, vocab = logits.shape
+    return rows, vocab, row_offsets.to(torch.int32).contiguous(), gen_lengths.shape[0], slots
 
 
 @pytest.fixture(scope="session")
@@ -393,10 +414,12 @@ def test_decoding_is_exact_for_every_16_bit_pattern(host: HostKernels, dtype: to
 def test_argmax_rejects_bad_arguments(host: HostKernels):
     logits = torch.zeros(1, 1, 4)
     gen = torch.ones(1, dtype=torch.int32)
+    offsets = torch.zeros(1, dtype=torch.int32)
     out = torch.full((1, 1), 5, dtype=torch.int32)
-    assert host.lib.redrafterPackedArgmaxHost(ptr(logits), 3, ptr(gen), 1, 1, 4, 256, ptr(out)) == 2  # dtype
-    assert host.lib.redrafterPackedArgmaxHost(ptr(logits), 0, ptr(gen), 1, 1, 0, 256, ptr(out)) == 1  # V = 0
-    assert host.lib.redrafterPackedArgmaxHost(ptr(logits), 0, ptr(gen), 1, 1, 4, 0, ptr(out)) == 1  # threads
+    head = (ptr(offsets), ptr(gen), 1, 1)  # row_offsets, gen_lengths, bs, slots
+    assert host.lib.redrafterPackedArgmaxHost(ptr(logits), 3, 1, 4, *head, 256, ptr(out)) == 2  # dtype
+    assert host.lib.redrafterPackedArgmaxHost(ptr(logits), 0, 1, 0, *head, 256, ptr(out)) == 1  # V = 0
+    assert host.lib.redrafterPackedArgmaxHost(ptr(logits), 0, 1, 4, *head, 0, ptr(out)) == 1  # threads
     assert out.tolist() == [[5]]
 
 
@@ -490,3 +513,102 @@ def test_accept_out_of_range_indices_never_match(host: HostKernels):
     out = host.accept(logits, beams, torch.tensor([[0, -1, 9]]), torch.tensor([3]))
     assert out["num_accepted_tokens"].tolist() == [2] and out["next_token"].tolist() == [-1]
     assert out["hidden_index"].tolist() == [-1]
+
+
+# ---------------------------------------------------------------------------------------------
+# flat logits + row offsets (the engine's form: no padded copy)
+
+
+def scatter_flat(
+    gen: torch.Generator, padded: torch.Tensor, gen_lengths: torch.Tensor, element_offset: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Padded logits [bs, S, V] as the engine hands them over: flat [R, V], a few context rows first,
+    then each request's gen_lengths[b] real rows at row_offsets[b], in a shuffled request order with
+    gaps between them. Every row that is no request's real slot is NaN, which would win any argmax
+    that read it. Returns (flat, row_offsets int32 [bs])."""
+    bs, slots, vocab = padded.shape
+    lengths = gen_lengths.clamp(0, slots).tolist()
+    order = torch.randperm(bs, generator=gen).tolist()
+    cursor = int(torch.randint(0, 4, (1,), generator=gen))  # context rows
+    offsets = [0] * bs
+    for b in order:
+        cursor += int(torch.randint(0, 3, (1,), generator=gen))  # a gap
+        offsets[b] = cursor
+        cursor += lengths[b]
+    rows = cursor + int(torch.randint(0, 3, (1,), generator=gen))
+    buffer = torch.full((element_offset + rows * vocab,), float("nan"), dtype=padded.dtype)
+    flat = buffer[element_offset:].view(rows, vocab)
+    for b in range(bs):
+        flat[offsets[b] : offsets[b] + lengths[b]] = padded[b, : lengths[b]]
+    return flat, torch.tensor(offsets, dtype=torch.int32)
+
+
+@settings(max_examples=300, deadline=None)
+@given(acceptance_cases(), st.integers(0, 2**31 - 1))
+def test_accept_flat_logits_equal_the_padded_reference(host: HostKernels, case, seed: int):
+    """The oracle is accept_greedy on the padded logits; the kernel reads the same rows scattered."""
+    logits, beams, threads = case
+    gen = torch.Generator().manual_seed(seed)
+    tree = pack_beams(beams)
+    flat, offsets = scatter_flat(gen, logits, tree.gen_lengths, int(torch.randint(0, 8, (1,), generator=gen)))
+    out = host.accept(flat, beams, tree.draft_indices, tree.gen_lengths, threads, row_offsets=offsets)
+    assert {k: v.tolist() for k, v in out.items()} == reference_acceptance(logits, beams, tree.draft_indices)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.integers(1, 3),
+    st.integers(1, 6),
+    st.integers(1, 200),
+    st.sampled_from(list(DTYPE_CODES)),
+    st.sampled_from([1, 3, 256]),
+    st.integers(0, 2**31 - 1),
+)
+def test_packed_argmax_flat_is_torch_argmax(host, bs, slots, vocab, dtype, threads, seed):
+    gen = torch.Generator().manual_seed(seed)
+    padded = random_logits(gen, (bs, slots, vocab), dtype, "levels")
+    gen_lengths = torch.randint(0, slots + 1, (bs,), generator=gen)
+    flat, offsets = scatter_flat(gen, padded, gen_lengths)
+    out = host.argmax(flat, gen_lengths, threads, row_offsets=offsets, slots=slots)
+    real = torch.arange(slots)[None, :] < gen_lengths[:, None]
+    assert torch.equal(out.long()[real], padded.argmax(-1)[real])
+    assert (out[~real] == -1).all()
+
+
+def test_accept_flat_rows_outside_the_logits_read_minus_one(host: HostKernels):
+    """row_offsets[b] + gen_lengths[b] > R (or a negative offset): the rows past the logits are never
+    read and their slots predict -1, which the oracle gets from the same argmax with those slots -1."""
+    beams = torch.tensor([[[7, 3, 5], [7, 3, 4], [7, 9, 2]], [[1, 2, 3], [1, 2, 4], [1, 5, 6]]])
+    tree = pack_beams(beams)  # gen_lengths [6, 6]
+    padded = logits_choosing([[3, 4, 1, 8, 0, 0, 0], [2, 3, 9, 9, 9, 9, 9]], vocab=10)
+    cases = {
+        "request 1 cut after 3 rows": (torch.tensor([0, 6]), 9, {1: range(3, 7)}),
+        "request 0 cut after 2 rows": (torch.tensor([6, 0]), 8, {0: range(2, 7)}),
+        "negative offset": (torch.tensor([-1, 6]), 12, {0: range(0, 1)}),
+        "offsets past the end": (torch.tensor([0, 40]), 12, {1: range(0, 7)}),
+    }
+    for what, (offsets, rows, missing) in cases.items():
+        flat = torch.full((rows, 10), float("nan"))
+        expect = padded.argmax(-1)
+        for b in range(2):
+            for j in range(6):
+                row = int(offsets[b]) + j
+                if 0 <= row < rows and j not in missing.get(b, ()):
+                    flat[row] = padded[b, j]
+            for j in missing.get(b, ()):
+                expect[b, j] = -1
+        got = host.accept(flat, beams, tree.draft_indices, tree.gen_lengths, row_offsets=offsets)
+        want = accept_greedy(expect, beams.long(), tree.draft_indices.long())
+        for field in ("num_accepted_tokens", "accepted_beam_index", "next_token", "hidden_index", "accepted_tokens"):
+            assert got[field].tolist() == getattr(want, field).tolist(), (what, field)
+    out = host.accept(torch.zeros(0, 10), beams, tree.draft_indices, tree.gen_lengths, row_offsets=torch.tensor([0, 0]))
+    assert out["num_accepted_tokens"].tolist() == [1, 1] and out["next_token"].tolist() == [-1, -1]  # R = 0
+
+
+def test_greedy_launchers_reject_bad_shapes(host: HostKernels):
+    logits, gen, offsets = torch.zeros(2, 4), torch.ones(1, dtype=torch.int32), torch.zeros(1, dtype=torch.int32)
+    out = torch.full((1, 1), 5, dtype=torch.int32)
+    args = (ptr(logits), 0, 2, 4, ptr(offsets), ptr(gen))
+    assert host.lib.redrafterPackedArgmaxHost(*args, 0, 1, 256, ptr(out)) == 1  # bs = 0
+    assert host.lib.redrafterPackedArgmaxHost(ptr(logits), 0, -1, 4, ptr(offsets), ptr(gen), 1, 1, 256, ptr(out)) == 1
+    assert out.tolist() == [[5]]

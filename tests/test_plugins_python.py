@@ -48,7 +48,10 @@ def test_names_match_the_cpp_wrappers():
     assert cxx_constant(pack_h, "kPackBeamsPluginName") == plugins.PACK_BEAMS_PLUGIN
     assert cxx_constant(pack_h, "kPackBeamsPluginVersion") == plugins.PLUGIN_VERSION
     assert cxx_constant(accept_h, "kGreedyAcceptPluginName") == plugins.GREEDY_ACCEPT_PLUGIN
-    assert cxx_constant(accept_h, "kGreedyAcceptPluginVersion") == plugins.PLUGIN_VERSION
+    assert cxx_constant(accept_h, "kGreedyAcceptPluginVersion") == plugins.GREEDY_ACCEPT_VERSION
+    assert cxx_constant(accept_h, "kMaxBatchSizeField") == plugins.MAX_BATCH_SIZE_FIELD
+    assert cxx_constant(TRT_DIR / "plugin_base.h", "kPluginNamespace") == plugins.PLUGIN_NAMESPACE != ""
+    assert f"int32_t {plugins.REGISTER_FUNCTION}()" in (TRT_DIR / "plugin_registration.h").read_text()
     attrs = TRT_DIR / "beam_shape_attributes.h"
     assert cxx_constant(attrs, "kNumBeamsField") == plugins.NUM_BEAMS_FIELD
     assert cxx_constant(attrs, "kBeamLengthField") == plugins.BEAM_LENGTH_FIELD
@@ -75,17 +78,22 @@ class FakeNetwork:
 
 
 class FakeRegistry:
+    """TensorRT's plugin registry as plugins.py sees it; `register` plays redrafterRegisterPlugins()."""
+
+    VERSIONS = {plugins.GREEDY_ACCEPT_PLUGIN: plugins.GREEDY_ACCEPT_VERSION}
+
     def __init__(self) -> None:
         self.loaded: list[str] = []
-        self.registered: set[str] = set()
+        self.registered: set[tuple[str, str, str]] = set()
 
-    def load_library(self, path: str) -> str:
+    def register(self, path: str) -> str:
         self.loaded.append(path)
-        self.registered |= {plugins.PACK_BEAMS_PLUGIN, plugins.GREEDY_ACCEPT_PLUGIN}
+        for name in (plugins.PACK_BEAMS_PLUGIN, plugins.GREEDY_ACCEPT_PLUGIN):
+            self.registered.add((name, self.VERSIONS.get(name, "1"), "trtllm_redrafter"))
         return "handle"
 
     def get_creator(self, name: str, version: str, namespace: str):
-        if name not in self.registered or version != "1" or namespace != "":
+        if (name, version, namespace) not in self.registered:
             return None
         return types.SimpleNamespace(create_plugin=lambda n, fc, phase: {"name": n, "fields": fc, "phase": phase})
 
@@ -94,6 +102,7 @@ class FakeRegistry:
 def fake_trt(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     registry, network = FakeRegistry(), FakeNetwork()
     install_fake_trt(monkeypatch, registry, network)
+    monkeypatch.setattr(plugins, "_register_library", registry.register)
     library = tmp_path / plugins.PLUGIN_LIBRARY_NAME
     library.write_bytes(b"")
     monkeypatch.setenv(plugins.PLUGIN_LIBRARY_ENV, str(library))
@@ -122,13 +131,45 @@ def test_load_once_and_add_both_plugins(fake_trt):
     assert fields == {"num_beams": (np.int32, [4], "INT32"), "beam_length": (np.int32, [5], "INT32")}
     assert packed.packed_mask == ("out4", layer) and packed.packed_position_ids == ("out5", layer)
 
-    accepted = plugins.greedy_accept(
-        tensor("logits"), tensor("draft_tokens"), tensor("draft_indices"), tensor("gen_lengths"), 4, 5
-    )
+    names = ("logits_flat", "row_offsets", "draft_tokens", "draft_indices", "gen_lengths")
+    accepted = plugins.greedy_accept(*map(tensor, names), 4, 5, 64)
     layer = fake_trt.network.layers[-1]
-    assert layer.inputs == ["logits", "draft_tokens", "draft_indices", "gen_lengths"]
+    assert layer.inputs == list(names)
     assert layer.plugin["name"] == "RedrafterGreedyAccept"
+    fields = {name: (data.dtype, data.tolist(), kind) for name, data, kind in layer.plugin["fields"]}
+    assert fields == {
+        "num_beams": (np.int32, [4], "INT32"),
+        "beam_length": (np.int32, [5], "INT32"),
+        "max_batch_size": (np.int32, [64], "INT32"),
+    }
     assert accepted.num_accepted_tokens == ("out0", layer) and accepted.accepted_tokens == ("out5", layer)
 
     with pytest.raises(ValueError):
         plugins.pack_beams(tensor("draft_tokens"), tensor("base"), num_beams=0, beam_length=5)
+    for max_batch_size in (0, 65536):
+        with pytest.raises(ValueError, match="max_batch_size"):
+            plugins.greedy_accept(*map(tensor, names), 4, 5, max_batch_size)
+
+
+def test_preloaded_plugins_are_not_loaded_again(fake_trt):
+    """A process started with LD_PRELOAD naming the library has the creators registered already: the
+    library is not dlopened and registered a second time."""
+    fake_trt.registry.register("preloaded")
+    assert plugins.load_plugin_library() is None
+    assert fake_trt.registry.loaded == ["preloaded"]
+    plugins.greedy_accept(*map(tensor, ("l", "o", "t", "i", "g")), 2, 3, 8)  # the creators are found
+    assert fake_trt.network.layers[-1].plugin["name"] == "RedrafterGreedyAccept"
+
+
+def test_a_failed_registration_is_one_clear_error(monkeypatch: pytest.MonkeyPatch):
+    """_register_library against a stand-in library whose redrafterRegisterPlugins() returns -1."""
+
+    class Library:
+        def __init__(self, path: str, mode: int) -> None:
+            self.redrafterRegisterPlugins = lambda: -1
+
+    import ctypes
+
+    monkeypatch.setattr(ctypes, "CDLL", Library)
+    with pytest.raises(RuntimeError, match=r"redrafterRegisterPlugins\(\) failed \(-1\): no libnvinfer"):
+        plugins._register_library("/x/libtrtllm_redrafter_plugins.so")

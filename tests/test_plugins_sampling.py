@@ -805,7 +805,7 @@ def fake_trt(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
         load_library=lambda path: loaded.append(path) or "handle",
         get_creator=lambda name, version, namespace: (
             types.SimpleNamespace(create_plugin=create_plugin)
-            if name in registered and version == "1" and namespace == ""
+            if name in registered and version == "1" and namespace == plugins.PLUGIN_NAMESPACE
             else None
         ),
     )

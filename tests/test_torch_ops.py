@@ -57,6 +57,12 @@ def test_greedy_accept_equals_the_reference(dtype):
         got = kernels.accept_greedy(logits, beams, tree)
         for field in want.__dataclass_fields__:
             assert torch.equal(getattr(got, field), getattr(want, field)), (field, dtype)
+        flat, offsets = flat_logits(gen, logits, tree.gen_lengths)  # the engine's form, same op
+        args = (beams.int(), tree.draft_indices.int(), tree.gen_lengths.int())
+        out = torch.ops.redrafter.greedy_accept(flat, *args, row_offsets=offsets)
+        for field, value in zip(("num_accepted_tokens", "accepted_beam_index", "next_token", "hidden_index"), out):
+            assert torch.equal(value.long(), getattr(want, field)), (field, dtype, "flat")
+        assert torch.equal(out[4].long(), want.path_indices) and torch.equal(out[5].long(), want.accepted_tokens)
 
 
 def test_sampling_accept_equals_the_reference_given_the_same_uniforms():
@@ -80,16 +86,34 @@ def op_samples():
     probs = torch.softmax(logits, -1)
     rv, rs = torch.rand(3, 4, 2, generator=gen), torch.rand(3, generator=gen)
     base = torch.arange(3, dtype=torch.int32)
+    flat, offsets = flat_logits(gen, logits, tree.gen_lengths)
     return {
         "pack_beams": (b32, base),
-        "greedy_accept": (logits, b32, i32, g32),
+        "greedy_accept": (logits, b32, i32, g32, None),
+        "greedy_accept[flat]": (flat, b32, i32, g32, offsets),
         "sampling_accept": (probs, b32, i32, g32, rv, rs),
     }
 
 
-@pytest.mark.parametrize("name", torch_ops.OPS)
+def flat_logits(gen: torch.Generator, padded: torch.Tensor, gen_lengths: torch.Tensor):
+    """Padded logits [bs, n, V] as an engine step holds them: flat [R, V], two context rows, then each
+    request's real rows after a gap, in reverse request order; the other rows are NaN. Returns
+    (flat, row_offsets int32 [bs])."""
+    bs, _, vocab = padded.shape
+    lengths, offsets, cursor = gen_lengths.tolist(), [0] * bs, 2
+    for b in reversed(range(bs)):
+        cursor += int(torch.randint(0, 3, (1,), generator=gen))
+        offsets[b], cursor = cursor, cursor + lengths[b]
+    flat = torch.full((cursor, vocab), float("nan"), dtype=padded.dtype)
+    for b in range(bs):
+        flat[offsets[b] : offsets[b] + lengths[b]] = padded[b, : lengths[b]]
+    return flat, torch.tensor(offsets, dtype=torch.int32)
+
+
+@pytest.mark.parametrize("name", [*torch_ops.OPS, "greedy_accept[flat]"])
 def test_opcheck(name):
     args = op_samples()[name]
+    name = name.split("[")[0]
     torch.library.opcheck(getattr(torch.ops.redrafter, name).default, args)
     outs = [t.clone() for t in getattr(torch.ops.redrafter, name)(*args)]
     fresh = [torch.full_like(t, -7) for t in outs]
@@ -121,6 +145,13 @@ def test_bad_input_is_refused():
     outs[5] = outs[5].t()  # not contiguous
     with pytest.raises(RuntimeError, match="contiguous int32"):
         torch.ops.redrafter.greedy_accept_out(*args, *outs)
+    flat, b32, i32, g32, offsets = op_samples()["greedy_accept[flat]"]
+    with pytest.raises(RuntimeError, match=r"\[R, V\] when row_offsets"):
+        torch.ops.redrafter.greedy_accept(flat[None], b32, i32, g32, offsets)
+    with pytest.raises(RuntimeError, match="row_offsets must have bs entries"):
+        torch.ops.redrafter.greedy_accept(flat, b32, i32, g32, offsets[:2].contiguous())
+    with pytest.raises(RuntimeError, match="row_offsets must be int32"):
+        torch.ops.redrafter.greedy_accept(flat, b32, i32, g32, offsets.long())
     with pytest.raises(RedrafterError, match="equal-length beams"):
         kernels.pack_beams(torch.tensor([[[1, 2, -1], [1, 3, 4]]]))
     with pytest.raises(RedrafterError, match="equal-length beams"):

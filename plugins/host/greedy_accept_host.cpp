@@ -24,18 +24,18 @@ int32_t argmaxRowHost(unsigned char const* row, int32_t V, int32_t threads)
 }
 
 template <LogitsDtype D>
-void packedArgmaxHost(void const* logits, int32_t const* genLengths, int32_t bs, int32_t numSlots, int32_t V,
-    int32_t threads, int32_t* packedArgmax)
+void packedArgmaxHost(void const* logits, int32_t numRows, int32_t V, int32_t const* rowOffsets,
+    int32_t const* genLengths, int32_t bs, int32_t numSlots, int32_t threads, int32_t* packedArgmax)
 {
     auto const* bytes = static_cast<unsigned char const*>(logits);
-    for (int32_t row = 0; row < bs; ++row)
+    for (int32_t request = 0; request < bs; ++request)
     {
-        int32_t const genLength = clampGenLength(genLengths[row], numSlots);
         for (int32_t slot = 0; slot < numSlots; ++slot)
         {
-            size_t const cell = static_cast<size_t>(row) * numSlots + slot;
-            packedArgmax[cell] = slot < genLength
-                ? argmaxRowHost<D>(bytes + cell * static_cast<size_t>(V) * LogitsTraits<D>::kBytes, V, threads)
+            size_t const cell = static_cast<size_t>(request) * numSlots + slot;
+            int64_t const row = packedSlotRow(rowOffsets[request], genLengths[request], numRows, numSlots, slot);
+            packedArgmax[cell] = row >= 0
+                ? argmaxRowHost<D>(bytes + static_cast<size_t>(row) * V * LogitsTraits<D>::kBytes, V, threads)
                 : -1;
         }
     }
@@ -44,11 +44,12 @@ void packedArgmaxHost(void const* logits, int32_t const* genLengths, int32_t bs,
 } // namespace
 } // namespace redrafter
 
-extern "C" int32_t redrafterPackedArgmaxHost(void const* logits, int32_t dtype, int32_t const* genLengths, int32_t bs,
-    int32_t numSlots, int32_t V, int32_t emulatedThreads, int32_t* packedArgmax)
+extern "C" int32_t redrafterPackedArgmaxHost(void const* logits, int32_t dtype, int32_t numRows, int32_t V,
+    int32_t const* rowOffsets, int32_t const* genLengths, int32_t bs, int32_t numSlots, int32_t emulatedThreads,
+    int32_t* packedArgmax)
 {
     using namespace redrafter;
-    if (bs < 1 || numSlots < 1 || V < 1 || emulatedThreads < 1)
+    if (bs < 1 || numSlots < 1 || V < 1 || numRows < 0 || emulatedThreads < 1)
     {
         return kBadShape;
     }
@@ -59,25 +60,29 @@ extern "C" int32_t redrafterPackedArgmaxHost(void const* logits, int32_t dtype, 
     switch (static_cast<LogitsDtype>(dtype))
     {
     case LogitsDtype::kFloat32:
-        packedArgmaxHost<LogitsDtype::kFloat32>(logits, genLengths, bs, numSlots, V, emulatedThreads, packedArgmax);
+        packedArgmaxHost<LogitsDtype::kFloat32>(
+            logits, numRows, V, rowOffsets, genLengths, bs, numSlots, emulatedThreads, packedArgmax);
         break;
     case LogitsDtype::kFloat16:
-        packedArgmaxHost<LogitsDtype::kFloat16>(logits, genLengths, bs, numSlots, V, emulatedThreads, packedArgmax);
+        packedArgmaxHost<LogitsDtype::kFloat16>(
+            logits, numRows, V, rowOffsets, genLengths, bs, numSlots, emulatedThreads, packedArgmax);
         break;
     case LogitsDtype::kBFloat16:
-        packedArgmaxHost<LogitsDtype::kBFloat16>(logits, genLengths, bs, numSlots, V, emulatedThreads, packedArgmax);
+        packedArgmaxHost<LogitsDtype::kBFloat16>(
+            logits, numRows, V, rowOffsets, genLengths, bs, numSlots, emulatedThreads, packedArgmax);
         break;
     }
     return kOk;
 }
 
-extern "C" int32_t redrafterGreedyAcceptHost(void const* logits, int32_t dtype, int32_t const* draftTokens,
-    int32_t const* draftIndices, int32_t const* genLengths, int32_t bs, int32_t numSlots, int32_t V, int32_t nb,
-    int32_t bl, int32_t emulatedThreads, int32_t* numAcceptedTokens, int32_t* acceptedBeamIndex, int32_t* nextToken,
-    int32_t* hiddenIndex, int32_t* pathIndices, int32_t* acceptedTokens)
+extern "C" int32_t redrafterGreedyAcceptHost(void const* logits, int32_t dtype, int32_t numRows, int32_t V,
+    int32_t const* rowOffsets, int32_t const* draftTokens, int32_t const* draftIndices, int32_t const* genLengths,
+    int32_t bs, int32_t numSlots, int32_t nb, int32_t bl, int32_t emulatedThreads, int32_t* numAcceptedTokens,
+    int32_t* acceptedBeamIndex, int32_t* nextToken, int32_t* hiddenIndex, int32_t* pathIndices,
+    int32_t* acceptedTokens)
 {
     using namespace redrafter;
-    if (nb < 1 || bl < 1)
+    if (nb < 1 || bl < 1 || bs < 1 || numSlots < 1)
     {
         return kBadShape;
     }
@@ -85,9 +90,9 @@ extern "C" int32_t redrafterGreedyAcceptHost(void const* logits, int32_t dtype, 
     {
         return kTooLarge;
     }
-    std::vector<int32_t> packedArgmax(static_cast<size_t>(bs > 0 ? bs : 0) * (numSlots > 0 ? numSlots : 0));
+    std::vector<int32_t> packedArgmax(static_cast<size_t>(bs) * numSlots);
     int32_t const status = redrafterPackedArgmaxHost(
-        logits, dtype, genLengths, bs, numSlots, V, emulatedThreads, packedArgmax.data());
+        logits, dtype, numRows, V, rowOffsets, genLengths, bs, numSlots, emulatedThreads, packedArgmax.data());
     if (status != kOk)
     {
         return status;

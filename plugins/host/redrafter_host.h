@@ -16,17 +16,19 @@ extern "C"
         int32_t bl, int32_t* packedTokens, int32_t* genLengths, int32_t* draftIndices, int32_t* positionOffsets,
         int32_t* packedMask, int32_t* packedPositionIds);
 
-    // plugins/kernels/packed_argmax.h. `emulatedThreads` (>= 1) is the number of threads whose
-    // strided partials are folded per row: the device block size is kArgmaxBlock (256); any count
-    // must give the same result.
-    RD_API int32_t redrafterPackedArgmaxHost(void const* logits, int32_t dtype, int32_t const* genLengths, int32_t bs,
-        int32_t numSlots, int32_t V, int32_t emulatedThreads, int32_t* packedArgmax);
+    // plugins/kernels/packed_argmax.h (the flat form: logits [numRows, V], slot p of request b is row
+    // rowOffsets[b] + p). `emulatedThreads` (>= 1) is the number of threads whose strided partials are
+    // folded per row: the device block size is kArgmaxBlock (256); any count must give the same result.
+    RD_API int32_t redrafterPackedArgmaxHost(void const* logits, int32_t dtype, int32_t numRows, int32_t V,
+        int32_t const* rowOffsets, int32_t const* genLengths, int32_t bs, int32_t numSlots, int32_t emulatedThreads,
+        int32_t* packedArgmax);
 
     // plugins/kernels/greedy_accept.h (packed argmax included; no workspace argument needed).
-    RD_API int32_t redrafterGreedyAcceptHost(void const* logits, int32_t dtype, int32_t const* draftTokens,
-        int32_t const* draftIndices, int32_t const* genLengths, int32_t bs, int32_t numSlots, int32_t V, int32_t nb,
-        int32_t bl, int32_t emulatedThreads, int32_t* numAcceptedTokens, int32_t* acceptedBeamIndex,
-        int32_t* nextToken, int32_t* hiddenIndex, int32_t* pathIndices, int32_t* acceptedTokens);
+    RD_API int32_t redrafterGreedyAcceptHost(void const* logits, int32_t dtype, int32_t numRows, int32_t V,
+        int32_t const* rowOffsets, int32_t const* draftTokens, int32_t const* draftIndices, int32_t const* genLengths,
+        int32_t bs, int32_t numSlots, int32_t nb, int32_t bl, int32_t emulatedThreads, int32_t* numAcceptedTokens,
+        int32_t* acceptedBeamIndex, int32_t* nextToken, int32_t* hiddenIndex, int32_t* pathIndices,
+        int32_t* acceptedTokens);
 
     // plugins/kernels/warp_softmax.h. `emulatedThreads` (>= 1) threads take strided elements of
     // each row; every reduction is exact, so any count gives the same bits.
@@ -42,6 +44,9 @@ extern "C"
         int32_t randDtype, int32_t bs, int32_t numSlots, int32_t V, int32_t nb, int32_t bl, int32_t emulatedThreads,
         int32_t* numAcceptedTokens, int32_t* acceptedBeamIndex, int32_t* nextToken, int32_t* hiddenIndex,
         int32_t* pathIndices, int32_t* acceptedTokens);
+
+    // samplingStaticSharedBytes(): the sampling kernel's static shared memory (sampling_accept.h).
+    RD_API size_t redrafterSamplingStaticSharedBytes();
 
     // plugins/common/logits_dtype.h: decode `count` raw elements of `dtype` to float32.
     RD_API int32_t redrafterDecodeLogitsHost(void const* raw, int32_t dtype, int64_t count, float* out);

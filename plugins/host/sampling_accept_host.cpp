@@ -127,3 +127,8 @@ extern "C" int32_t redrafterSamplingAcceptHost(float const* probs, int32_t const
     }
     return kOk;
 }
+
+extern "C" size_t redrafterSamplingStaticSharedBytes()
+{
+    return redrafter::samplingStaticSharedBytes();
+}

@@ -89,22 +89,24 @@ extern "C" size_t redrafterGreedyAcceptWorkspaceSize(int32_t bs, int32_t numSlot
     return redrafter::greedyAcceptWorkspaceBytes(bs, numSlots);
 }
 
-extern "C" int32_t redrafterGreedyAccept(void const* logits, int32_t dtype, int32_t const* draftTokens,
-    int32_t const* draftIndices, int32_t const* genLengths, int32_t bs, int32_t numSlots, int32_t V, int32_t nb,
-    int32_t bl, void* workspace, int32_t* numAcceptedTokens, int32_t* acceptedBeamIndex, int32_t* nextToken,
-    int32_t* hiddenIndex, int32_t* pathIndices, int32_t* acceptedTokens, cudaStream_t stream)
+extern "C" int32_t redrafterGreedyAccept(void const* logits, int32_t dtype, int32_t numRows, int32_t V,
+    int32_t const* rowOffsets, int32_t const* draftTokens, int32_t const* draftIndices, int32_t const* genLengths,
+    int32_t bs, int32_t numSlots, int32_t nb, int32_t bl, void* workspace, size_t workspaceBytes,
+    int32_t* numAcceptedTokens, int32_t* acceptedBeamIndex, int32_t* nextToken, int32_t* hiddenIndex,
+    int32_t* pathIndices, int32_t* acceptedTokens, cudaStream_t stream)
 {
     using namespace redrafter;
-    if (nb < 1 || bl < 1)
+    if (nb < 1 || bl < 1 || bs < 1 || numSlots < 1)
     {
         return kBadShape;
     }
-    if (static_cast<int64_t>(nb) * bl > 0x7FFFFFFF)
+    if (static_cast<int64_t>(nb) * bl > 0x7FFFFFFF || workspaceBytes < greedyAcceptWorkspaceBytes(bs, numSlots))
     {
         return kTooLarge;
     }
     auto* packedArgmax = static_cast<int32_t*>(workspace);
-    int32_t const status = redrafterPackedArgmax(logits, dtype, genLengths, bs, numSlots, V, packedArgmax, stream);
+    int32_t const status
+        = redrafterPackedArgmax(logits, dtype, numRows, V, rowOffsets, genLengths, bs, numSlots, packedArgmax, stream);
     if (status != kOk)
     {
         return status;

@@ -1,16 +1,20 @@
 // Greedy acceptance: the longest beam prefix that matches the target's own argmax chain.
 //
 // Oracle: trtllm_redrafter/runtime/accept.py
-//   accept_greedy(logits.argmax(-1), draft_tokens, draft_indices)
+//   accept_greedy(logits.argmax(-1), draft_tokens, draft_indices)   on padded logits [bs, n, V]
 // (docs/tree_attention.md, section 3; TensorRT-LLM's explicit-draft-tokens output names).
 //
-// Inputs:
-//   logits        [bs, num_slots, V]  float32 / float16 / bfloat16: the target's logits after every
-//                                     packed token (num_slots = n_cap from pack_beams, or any width
-//                                     >= the row's gen length)
+// Inputs (the flat form of packed_argmax.h: the engine step's logits as they are, no padded copy):
+//   logits        [R, V]  float32 / float16 / bfloat16: every row of the step, flat (context rows
+//                         first, then each generation request's packed tree rows)
+//   row_offsets   int32 [bs]          flat row of request b's packed slot 0: slot j of request b is
+//                                     logits[row_offsets[b] + j]
 //   draft_tokens  int32 [bs, nb, bl]  the beams that were packed
 //   draft_indices int32 [bs, nb, bl]  pack_beams' draft_indices
 //   gen_lengths   int32 [bs]          pack_beams' gen_lengths (clamped to [0, num_slots])
+// num_slots is the width of the argmax workspace: n_cap = nb * (bl - 1) + 1 (the TensorRT plugin),
+// or any width >= every gen length. The padded form [bs, S, V] is R = bs * S, row_offsets[b] = b * S,
+// num_slots = S.
 // Outputs (int32):
 //   num_accepted_tokens [bs]      accepted drafts + 1 (the bonus token), 1..bl
 //   accepted_beam_index [bs]      first beam with the longest accepted prefix
@@ -26,13 +30,16 @@
 // depth j: draft_tokens[b, i, j+1] == packed_argmax[b, draft_indices[b, i, j]]. Ties: the lowest
 // vocabulary index (packed_argmax.h) and the lowest beam index.
 //
-// Out-of-range draft indices (< 0, or >= the row's clamped gen length) read the argmax as -1: such
-// a position never matches a (non-negative) draft token, and if it is the last accepted position
-// next_token is -1. Valid pack_beams outputs never hit this.
+// Slots that are not real read the argmax as -1: a draft index < 0 or >= the request's clamped gen
+// length, and a slot whose flat row row_offsets[b] + j is outside [0, R) (the plugin's contract asks
+// row_offsets[b] + gen_lengths[b] <= R; a row past it is never read). Such a position never matches
+// a (non-negative) draft token, and if it is the last accepted position next_token is -1. Valid
+// pack_beams outputs and offsets never hit this.
 //
-// Launch: packed_argmax.h's kernel into the workspace, then one block per row: each thread folds
-// beams i = tid, tid + blockDim, ... with greedyBetterBeam, the block reduces, and threads write the
-// row's outputs (greedyAcceptedTokenAt). The host launcher runs the same functions in loops.
+// Launch: packed_argmax.h's kernel into the workspace, then one block per request: each thread
+// folds beams i = tid, tid + blockDim, ... with greedyBetterBeam, the block reduces, and threads
+// write the request's outputs (greedyAcceptedTokenAt). The host launcher runs the same functions in
+// loops.
 #pragma once
 
 #include "packed_argmax.h"
@@ -108,12 +115,15 @@ RD_HD int32_t greedyAcceptedTokenAt(int32_t const* beamTokens, int32_t bl, int32
 
 extern "C"
 {
-    // Device launcher: packed argmax into `workspace` (>= greedyAcceptWorkspaceBytes), then one
-    // block per row. All pointers are device memory; runs on `stream`. Returns a redrafter::Status.
-    RD_API int32_t redrafterGreedyAccept(void const* logits, int32_t dtype, int32_t const* draftTokens,
-        int32_t const* draftIndices, int32_t const* genLengths, int32_t bs, int32_t numSlots, int32_t V, int32_t nb,
-        int32_t bl, void* workspace, int32_t* numAcceptedTokens, int32_t* acceptedBeamIndex, int32_t* nextToken,
-        int32_t* hiddenIndex, int32_t* pathIndices, int32_t* acceptedTokens, cudaStream_t stream);
+    // Device launcher: packed argmax into `workspace`, then one block per request. All pointers are
+    // device memory; runs on `stream`. `workspaceBytes` is the workspace's size: less than
+    // greedyAcceptWorkspaceBytes(bs, numSlots) returns kTooLarge and launches nothing. Returns a
+    // redrafter::Status.
+    RD_API int32_t redrafterGreedyAccept(void const* logits, int32_t dtype, int32_t numRows, int32_t V,
+        int32_t const* rowOffsets, int32_t const* draftTokens, int32_t const* draftIndices, int32_t const* genLengths,
+        int32_t bs, int32_t numSlots, int32_t nb, int32_t bl, void* workspace, size_t workspaceBytes,
+        int32_t* numAcceptedTokens, int32_t* acceptedBeamIndex, int32_t* nextToken, int32_t* hiddenIndex,
+        int32_t* pathIndices, int32_t* acceptedTokens, cudaStream_t stream);
 
     // greedyAcceptWorkspaceBytes, for callers without the C++ header (ctypes).
     RD_API size_t redrafterGreedyAcceptWorkspaceSize(int32_t bs, int32_t numSlots);

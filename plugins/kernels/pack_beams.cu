@@ -9,7 +9,6 @@ namespace
 {
 
 constexpr int32_t kPackBlock = 256;
-constexpr size_t kMaxSharedBytes = 48 * 1024; // default dynamic shared memory limit, no opt-in needed
 
 __global__ void packBeamsKernel(int32_t const* __restrict__ draftTokens, int32_t const* __restrict__ positionIdsBase,
     int32_t nb, int32_t bl, int32_t* __restrict__ packedTokens, int32_t* __restrict__ genLengths,
@@ -90,15 +89,11 @@ extern "C" int32_t redrafterPackBeams(int32_t const* draftTokens, int32_t const*
     {
         return kBadShape;
     }
-    if (static_cast<int64_t>(nb) * bl > static_cast<int64_t>(kMaxSharedBytes)) // keeps int32 sizes exact
+    if (!packFitsSharedMemory(nb, bl))
     {
         return kTooLarge;
     }
     size_t const sharedBytes = static_cast<size_t>(packScratchInts(nb, bl)) * sizeof(int32_t);
-    if (sharedBytes > kMaxSharedBytes)
-    {
-        return kTooLarge;
-    }
     packBeamsKernel<<<bs, kPackBlock, sharedBytes, stream>>>(draftTokens, positionIdsBase, nb, bl, packedTokens,
         genLengths, draftIndices, positionOffsets, packedMask, packedPositionIds);
     return cudaGetLastError() == cudaSuccess ? kOk : kCudaError;

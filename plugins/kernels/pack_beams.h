@@ -53,6 +53,22 @@ RD_HD int32_t packScratchInts(int32_t nb, int32_t bl)
     return 2 * nb * bl + 2 * nb + 2 * packedCapacity(nb, bl) + 1;
 }
 
+// Shared memory a block may take without the opt-in attribute (cudaFuncAttributeMaxDynamicSharedMemorySize):
+// 48 KiB, static and dynamic together. The kernel has no static shared memory (checked against ptxas
+// by tests/test_plugins_build.py), so the row's scratch alone must fit.
+constexpr size_t kPackMaxSharedBytes = 48 * 1024;
+
+// True when one row's scratch fits kPackMaxSharedBytes: what the device launcher requires (kTooLarge
+// otherwise) and what RedrafterPackBeams checks when it is configured. About nb * bl <= 3000.
+RD_HD bool packFitsSharedMemory(int32_t nb, int32_t bl)
+{
+    if (nb < 1 || bl < 1 || static_cast<int64_t>(nb) * bl > static_cast<int64_t>(kPackMaxSharedBytes))
+    {
+        return false; // (the second test also keeps packScratchInts' int32 arithmetic exact)
+    }
+    return static_cast<size_t>(packScratchInts(nb, bl)) * sizeof(int32_t) <= kPackMaxSharedBytes;
+}
+
 // Pointers into one row's scratch, laid out as packScratchInts describes.
 struct PackScratch
 {

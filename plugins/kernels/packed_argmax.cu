@@ -9,7 +9,6 @@ namespace
 {
 
 constexpr int32_t kWarp = 32;
-constexpr int32_t kMaxGridY = 65535;
 
 __device__ __forceinline__ ArgmaxPartial warpArgmax(ArgmaxPartial p)
 {
@@ -25,13 +24,15 @@ __device__ __forceinline__ ArgmaxPartial warpArgmax(ArgmaxPartial p)
 
 template <LogitsDtype D>
 __global__ void __launch_bounds__(kArgmaxBlock) packedArgmaxKernel(unsigned char const* __restrict__ logits,
-    int32_t const* __restrict__ genLengths, int32_t numSlots, int32_t V, int32_t* __restrict__ packedArgmax)
+    int32_t numRows, int32_t V, int32_t const* __restrict__ rowOffsets, int32_t const* __restrict__ genLengths,
+    int32_t numSlots, int32_t* __restrict__ packedArgmax)
 {
     static_assert(kArgmaxBlock % kWarp == 0 && kArgmaxBlock / kWarp <= kWarp, "one warp reduces the warps");
     int32_t const slot = blockIdx.x;
-    int32_t const row = blockIdx.y;
-    size_t const cell = static_cast<size_t>(row) * numSlots + slot;
-    if (slot >= clampGenLength(genLengths[row], numSlots))
+    int32_t const request = blockIdx.y;
+    size_t const cell = static_cast<size_t>(request) * numSlots + slot;
+    int64_t const row = packedSlotRow(rowOffsets[request], genLengths[request], numRows, numSlots, slot);
+    if (row < 0)
     {
         if (threadIdx.x == 0)
         {
@@ -40,7 +41,8 @@ __global__ void __launch_bounds__(kArgmaxBlock) packedArgmaxKernel(unsigned char
         return;
     }
 
-    unsigned char const* rowBytes = logits + cell * static_cast<size_t>(V) * LogitsTraits<D>::kBytes;
+    unsigned char const* rowBytes
+        = logits + static_cast<size_t>(row) * static_cast<size_t>(V) * LogitsTraits<D>::kBytes;
     ArgmaxPartial best = warpArgmax(argmaxThreadPartial<D>(rowBytes, V, threadIdx.x, kArgmaxBlock));
 
     __shared__ ArgmaxPartial warpBest[kArgmaxBlock / kWarp];
@@ -62,22 +64,23 @@ __global__ void __launch_bounds__(kArgmaxBlock) packedArgmaxKernel(unsigned char
 }
 
 template <LogitsDtype D>
-void launchPackedArgmax(void const* logits, int32_t const* genLengths, int32_t bs, int32_t numSlots, int32_t V,
-    int32_t* packedArgmax, cudaStream_t stream)
+void launchPackedArgmax(void const* logits, int32_t numRows, int32_t V, int32_t const* rowOffsets,
+    int32_t const* genLengths, int32_t bs, int32_t numSlots, int32_t* packedArgmax, cudaStream_t stream)
 {
     dim3 const grid(numSlots, bs);
     packedArgmaxKernel<D><<<grid, kArgmaxBlock, 0, stream>>>(
-        static_cast<unsigned char const*>(logits), genLengths, numSlots, V, packedArgmax);
+        static_cast<unsigned char const*>(logits), numRows, V, rowOffsets, genLengths, numSlots, packedArgmax);
 }
 
 } // namespace
 } // namespace redrafter
 
-extern "C" int32_t redrafterPackedArgmax(void const* logits, int32_t dtype, int32_t const* genLengths, int32_t bs,
-    int32_t numSlots, int32_t V, int32_t* packedArgmax, cudaStream_t stream)
+extern "C" int32_t redrafterPackedArgmax(void const* logits, int32_t dtype, int32_t numRows, int32_t V,
+    int32_t const* rowOffsets, int32_t const* genLengths, int32_t bs, int32_t numSlots, int32_t* packedArgmax,
+    cudaStream_t stream)
 {
     using namespace redrafter;
-    if (bs < 1 || numSlots < 1 || V < 1)
+    if (bs < 1 || numSlots < 1 || V < 1 || numRows < 0)
     {
         return kBadShape;
     }
@@ -85,20 +88,23 @@ extern "C" int32_t redrafterPackedArgmax(void const* logits, int32_t dtype, int3
     {
         return kBadDtype;
     }
-    if (bs > kMaxGridY)
+    if (bs > kArgmaxMaxRequests)
     {
         return kTooLarge;
     }
     switch (static_cast<LogitsDtype>(dtype))
     {
     case LogitsDtype::kFloat32:
-        launchPackedArgmax<LogitsDtype::kFloat32>(logits, genLengths, bs, numSlots, V, packedArgmax, stream);
+        launchPackedArgmax<LogitsDtype::kFloat32>(
+            logits, numRows, V, rowOffsets, genLengths, bs, numSlots, packedArgmax, stream);
         break;
     case LogitsDtype::kFloat16:
-        launchPackedArgmax<LogitsDtype::kFloat16>(logits, genLengths, bs, numSlots, V, packedArgmax, stream);
+        launchPackedArgmax<LogitsDtype::kFloat16>(
+            logits, numRows, V, rowOffsets, genLengths, bs, numSlots, packedArgmax, stream);
         break;
     case LogitsDtype::kBFloat16:
-        launchPackedArgmax<LogitsDtype::kBFloat16>(logits, genLengths, bs, numSlots, V, packedArgmax, stream);
+        launchPackedArgmax<LogitsDtype::kBFloat16>(
+            logits, numRows, V, rowOffsets, genLengths, bs, numSlots, packedArgmax, stream);
         break;
     }
     return cudaGetLastError() == cudaSuccess ? kOk : kCudaError;

@@ -3,25 +3,30 @@
 // Oracle: `logits.argmax(-1)` of torch on CPU, restricted to real slots (trtllm_redrafter/runtime/accept.py
 // takes it as `packed_argmax`).
 //
-// Inputs:
-//   logits       [bs, num_slots, V]  float32, float16 or bfloat16 (LogitsDtype), contiguous; row
-//                                    (b, p) holds the target's logits after packed token p.
-//                                    num_slots is the packed capacity n_cap, or any width >= the
-//                                    row's gen length.
-//   gen_lengths  int32 [bs]          real packed tokens per row; clamped to [0, num_slots]
+// Inputs (the flat form: every row of one engine step, no copy into a padded tensor):
+//   logits       [R, V]  float32, float16 or bfloat16 (LogitsDtype), contiguous: R rows of V logits
+//                        (context rows first, then each generation request's packed tree rows)
+//   row_offsets  int32 [bs]  flat row of request b's packed slot 0
+//   gen_lengths  int32 [bs]  real packed slots of request b; clamped to [0, num_slots]
 // Output:
-//   packed_argmax int32 [bs, num_slots]  argmax over V of logits[b, p] for p < gen_lengths[b];
-//                                        -1 for padding slots (never read as a token)
+//   packed_argmax int32 [bs, num_slots]  argmax over V of logits[row_offsets[b] + p] at every real
+//                                        slot; -1 elsewhere (never read as a token)
+//
+// Slot p of request b is real when p < clamp(gen_lengths[b], 0, num_slots) and its row
+// row_offsets[b] + p lies in [0, R) (packedSlotRow); a row outside [0, R) is never read. num_slots
+// is the packed capacity n_cap, or any width >= every gen length. The padded form [bs, S, V] is the
+// flat form with R = bs * S, row_offsets[b] = b * S and num_slots = S.
 //
 // Argmax semantics (those of torch.argmax on CPU): the largest value; among equal values the
 // lowest vocabulary index (-0.0 == +0.0); NaN counts as larger than every number, so the first NaN
 // wins. V >= 1.
 //
-// Launch: one block of kArgmaxBlock threads per (slot, row); padding slots exit at once. Each thread
-// folds a strided part of the row (argmaxThreadPartial: 16-byte vector loads once the row pointer is
-// aligned, scalar head and tail), then the block reduces the partials with argmaxCombine. Because
-// argmaxCombine picks the maximum of a total order on (value, index), the result does not depend on
-// the number of threads or the reduction order; the host launcher checks that with any count.
+// Launch: one block of kArgmaxBlock threads per (slot, request); slots that are not real exit at
+// once. Each thread folds a strided part of the row (argmaxThreadPartial: 16-byte vector loads once
+// the row pointer is aligned, scalar head and tail), then the block reduces the partials with
+// argmaxCombine. Because argmaxCombine picks the maximum of a total order on (value, index), the
+// result does not depend on the number of threads or the reduction order; the host launcher checks
+// that with any count.
 #pragma once
 
 #include "../common/logits_dtype.h"
@@ -30,6 +35,7 @@ namespace redrafter
 {
 
 constexpr int32_t kArgmaxBlock = 256;
+constexpr int32_t kArgmaxMaxRequests = 65535; // bs is the grid's y dimension: the launcher refuses more
 
 struct ArgmaxPartial
 {
@@ -81,6 +87,15 @@ RD_HD ArgmaxPartial argmaxFoldNext(ArgmaxPartial best, float value, int32_t inde
 RD_HD int32_t clampGenLength(int32_t genLength, int32_t numSlots)
 {
     return genLength < 0 ? 0 : (genLength > numSlots ? numSlots : genLength);
+}
+
+// The flat row of slot p of a request (row_offsets[b] + p), or -1 when the slot is not real: p at or
+// past the request's clamped gen length, or the row outside [0, numRows).
+RD_HD int64_t packedSlotRow(int32_t rowOffset, int32_t genLength, int32_t numRows, int32_t numSlots, int32_t slot)
+{
+    int64_t const row = static_cast<int64_t>(rowOffset) + slot;
+    bool const real = slot >= 0 && slot < clampGenLength(genLength, numSlots) && row >= 0 && row < numRows;
+    return real ? row : -1;
 }
 
 // Raw bits of element v of a row (2 or 4 bytes, naturally aligned).
@@ -170,7 +185,9 @@ RD_HD int32_t logitsElementBytes(int32_t dtype)
 extern "C"
 {
     // Device launcher: grid (num_slots, bs) of kArgmaxBlock threads on `stream`; device pointers.
-    RD_API int32_t redrafterPackedArgmax(void const* logits, int32_t dtype, int32_t const* genLengths, int32_t bs,
-        int32_t numSlots, int32_t V, int32_t* packedArgmax, cudaStream_t stream);
+    // numRows (R) may be 0 (then every slot is -1 and logits is not read).
+    RD_API int32_t redrafterPackedArgmax(void const* logits, int32_t dtype, int32_t numRows, int32_t V,
+        int32_t const* rowOffsets, int32_t const* genLengths, int32_t bs, int32_t numSlots, int32_t* packedArgmax,
+        cudaStream_t stream);
 }
 #endif

@@ -10,7 +10,6 @@ namespace
 
 constexpr int32_t kWarp = 32;
 constexpr int32_t kWarps = kSampleBlock / kWarp;
-constexpr size_t kMaxSharedBytes = 48 * 1024; // default dynamic shared memory limit, no opt-in needed
 
 static_assert(kWarps <= kWarp, "one warp reduces the warps");
 
@@ -23,14 +22,7 @@ __device__ __forceinline__ int32_t warpFirstFound(int32_t x)
     return x;
 }
 
-struct SampleScratch
-{
-    double sums[kSampleBlock];
-    double prefixes[kSampleBlock];
-    double total;
-    int32_t found[kWarps];
-    int32_t result;
-};
+static_assert(sizeof(SampleScratch::found) / sizeof(int32_t) == kWarps, "one found index per warp");
 
 // Inverse-CDF sample of `row` without the excluded tokens, by the whole block. Returns -2 (for
 // every thread) when the row has no mass outside the excluded tokens and some were excluded.
@@ -85,12 +77,13 @@ __global__ void __launch_bounds__(kSampleBlock, 1) samplingAcceptKernel(float co
     int32_t* isChild = dynamicShared;
     float* childProb = reinterpret_cast<float*>(dynamicShared + nb);
     int32_t* excluded = dynamicShared + 2 * nb;
-    __shared__ SampleScratch scratch;
-    __shared__ int32_t sNode;
-    __shared__ int32_t sBeam;
-    __shared__ int32_t sDepth;
-    __shared__ int32_t sActive;
-    __shared__ int32_t sNumExcluded;
+    __shared__ SampleShared shared; // all the static shared memory (samplingFitsSharedMemory counts it)
+    SampleScratch& scratch = shared.scratch;
+    int32_t& sNode = shared.node;
+    int32_t& sBeam = shared.beam;
+    int32_t& sDepth = shared.depth;
+    int32_t& sActive = shared.active;
+    int32_t& sNumExcluded = shared.numExcluded;
 
     int32_t const row = blockIdx.x;
     int32_t const tid = threadIdx.x;
@@ -193,11 +186,11 @@ extern "C" int32_t redrafterSamplingAccept(float const* probs, int32_t const* dr
     {
         return kBadDtype;
     }
-    size_t const sharedBytes = samplingSharedBytes(nb);
-    if (static_cast<int64_t>(nb) * bl > 0x7FFFFFFF || sharedBytes > kMaxSharedBytes)
+    if (static_cast<int64_t>(nb) * bl > 0x7FFFFFFF || !samplingFitsSharedMemory(nb))
     {
         return kTooLarge;
     }
+    size_t const sharedBytes = samplingSharedBytes(nb);
     samplingAcceptKernel<<<bs, kSampleBlock, sharedBytes, stream>>>(probs, draftTokens, draftIndices, genLengths,
         randValidation, randSample, randDtype, numSlots, V, nb, bl, numAcceptedTokens, acceptedBeamIndex, nextToken,
         hiddenIndex, pathIndices, acceptedTokens);

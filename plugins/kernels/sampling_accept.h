@@ -54,8 +54,9 @@
 // samplingFirstAccepted (a scan over at most nb children) and steps down, or collects the excluded
 // tokens (samplingCollectExcluded). The final sample uses all threads: chunk sums, prefixes on
 // thread 0, then each thread looks for the crossing in its chunk (samplingChunkFind) and the block
-// takes the smallest index. Dynamic shared memory: samplingSharedBytes(nb). The host launcher runs
-// the same functions in loops with any number of emulated threads (the device uses kSampleBlock).
+// takes the smallest index. Shared memory: SampleShared (static) and samplingSharedBytes(nb)
+// (dynamic), together at most 48 KiB (samplingFitsSharedMemory). The host launcher runs the same
+// functions in loops with any number of emulated threads (the device uses kSampleBlock).
 #pragma once
 
 #include "greedy_accept.h"
@@ -70,6 +71,46 @@ constexpr int32_t kSampleBlock = 256;
 RD_HD size_t samplingSharedBytes(int32_t nb)
 {
     return static_cast<size_t>(nb) * 3 * sizeof(int32_t);
+}
+
+// The kernel's static shared memory, all of it in one block-wide object: the block sample's scratch
+// (chunk sums and prefixes, the total, one found index per warp, the result) and the walk's state.
+struct SampleScratch
+{
+    double sums[kSampleBlock];
+    double prefixes[kSampleBlock];
+    double total;
+    int32_t found[kSampleBlock / 32];
+    int32_t result;
+};
+
+struct SampleShared
+{
+    SampleScratch scratch;
+    int32_t node;        // the walk's current node (packed slot)
+    int32_t beam;        // the beam that reached it
+    int32_t depth;       // its depth
+    int32_t active;      // 0 once every child of the node was rejected
+    int32_t numExcluded; // tokens removed from the residual
+};
+
+// Static plus dynamic shared memory a block may take without the opt-in attribute
+// (cudaFuncAttributeMaxDynamicSharedMemorySize): 48 KiB.
+constexpr size_t kSampleMaxSharedBytes = 48 * 1024;
+
+// The static shared memory as ptxas reports it (tests/test_plugins_build.py compares): SampleShared,
+// rounded up to the 16-byte alignment of the dynamic array that follows it. 4176 bytes.
+RD_HD size_t samplingStaticSharedBytes()
+{
+    return (sizeof(SampleShared) + 15) / 16 * 16;
+}
+
+// True when a block's static plus dynamic shared memory fits kSampleMaxSharedBytes: what the device
+// launcher requires (kTooLarge otherwise) and what RedrafterSamplingAccept checks when it is
+// configured. nb <= 3748.
+RD_HD bool samplingFitsSharedMemory(int32_t nb)
+{
+    return nb >= 1 && samplingStaticSharedBytes() + samplingSharedBytes(nb) <= kSampleMaxSharedBytes;
 }
 
 // True when beam i is a child of `node` at depth j: it passes through the node, its next slot is a
@@ -282,7 +323,7 @@ extern "C"
 {
     // Device launcher: one block of kSampleBlock threads per row on `stream`; device pointers;
     // randDtype is the LogitsDtype of rand_validation and rand_sample. No workspace. Returns a
-    // redrafter::Status (kTooLarge when samplingSharedBytes(nb) exceeds 48 KiB).
+    // redrafter::Status (kTooLarge unless samplingFitsSharedMemory(nb)).
     RD_API int32_t redrafterSamplingAccept(float const* probs, int32_t const* draftTokens,
         int32_t const* draftIndices, int32_t const* genLengths, void const* randValidation, void const* randSample,
         int32_t randDtype, int32_t bs, int32_t numSlots, int32_t V, int32_t nb, int32_t bl,

@@ -1,5 +1,6 @@
-// The two build-time attributes of the beam plugins (RedrafterPackBeams, RedrafterGreedyAccept,
-// RedrafterSamplingAccept); their PluginFieldCollection form is plugin_fields.h's.
+// The two build-time attributes of the beam plugins (RedrafterPackBeams, RedrafterSamplingAccept, and
+// RedrafterGreedyAccept, which adds max_batch_size: greedy_accept_plugin.h); their
+// PluginFieldCollection form is plugin_fields.h's.
 //
 //   num_beams    int32 (PluginFieldType::kINT32, length 1)  nb >= 1
 //   beam_length  int32 (PluginFieldType::kINT32, length 1)  bl >= 1 (root + draft length)

@@ -78,6 +78,12 @@ int32_t PackBeamsPlugin::configurePlugin(nvinfer1::DynamicPluginTensorDesc const
     {
         return reportPluginError("RedrafterPackBeams: configurePlugin got unexpected inputs");
     }
+    if (!packFitsSharedMemory(mAttributes.numBeams, mAttributes.beamLength))
+    {
+        return reportPluginError(
+            "RedrafterPackBeams: one row's scratch exceeds 48 KiB of shared memory (num_beams * beam_length above "
+            "about 3000); the kernel would refuse to launch");
+    }
     return 0;
 }
 

@@ -1,6 +1,6 @@
 // TensorRT IPluginV3 wrapper of the beam-packing kernel (plugins/kernels/pack_beams.h).
 //
-// Plugin "RedrafterPackBeams", version "1". Attributes: num_beams, beam_length (int32; see
+// Plugin "RedrafterPackBeams", version "1", namespace "trtllm_redrafter". Attributes: num_beams, beam_length (int32; see
 // beam_shape_attributes.h). n_cap = num_beams * (beam_length - 1) + 1, W = ceil(n_cap / 32).
 //
 //   inputs   0 draft_tokens         int32 [bs, num_beams, beam_length]
@@ -13,7 +13,9 @@
 //            5 packed_position_ids  int32 [bs, n_cap]
 //
 // All tensors are linear (TensorFormat::kLINEAR) and contiguous; bs may be dynamic. The padding
-// rule for slots >= gen_lengths[b] is the kernel's (pack_beams.h). No workspace.
+// rule for slots >= gen_lengths[b] is the kernel's (pack_beams.h). No workspace; one row's scratch
+// lives in shared memory, and configurePlugin refuses attributes whose scratch exceeds 48 KiB
+// (packFitsSharedMemory: num_beams * beam_length up to about 3000), which the launcher would refuse.
 #pragma once
 
 #include "beam_shape_attributes.h"

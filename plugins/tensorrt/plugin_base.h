@@ -50,6 +50,12 @@ namespace trt
 // Dims beyond this do not fit the kernels' int32 arguments.
 constexpr int64_t kInt32Max = 0x7FFFFFFF;
 
+// The plugin namespace of every creator and plugin of the library (trtllm_redrafter/ops/plugins.py's
+// PLUGIN_NAMESPACE). An engine records each plugin's (name, version, namespace) and deserialization
+// looks the creator up by all three (IPluginRegistry::getCreator), so a namespace of our own keeps the
+// plugins apart from TensorRT's and TensorRT-LLM's ("tensorrt_llm") in the process-wide registry.
+constexpr char const* kPluginNamespace = "trtllm_redrafter";
+
 // Name, version and namespace of `Plugin`, for the interface that declares them (IPluginV3OneCore
 // for the plugin, IPluginCreatorV3One for its creator).
 template <typename Plugin, typename Interface>
@@ -174,7 +180,7 @@ class PluginCreator : public PluginIdentity<Plugin, nvinfer1::IPluginCreatorV3On
 public:
     using Attributes = typename Plugin::AttributesType;
 
-    explicit PluginCreator(std::string pluginNamespace = "")
+    explicit PluginCreator(std::string pluginNamespace = kPluginNamespace)
         : PluginIdentity<Plugin, nvinfer1::IPluginCreatorV3One>(std::move(pluginNamespace))
     {
     }

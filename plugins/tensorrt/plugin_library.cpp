@@ -1,9 +1,11 @@
 // Entry points of libtrtllm_redrafter_plugins.so for IPluginRegistry::loadLibrary (Python:
 // tensorrt.get_plugin_registry().load_library(path); trtexec --dynamicPlugins / --staticPlugins).
 //
-// TensorRT calls setLoggerFinder() and then getCreators() and registers every returned creator in
-// the default ("") plugin namespace. Nothing registers itself when the library is merely loaded
-// (no REGISTER_TENSORRT_PLUGIN): loadLibrary fails if a creator is already registered.
+// TensorRT calls setLoggerFinder() and then getCreators() and registers every returned creator
+// (their namespace is "trtllm_redrafter"; which namespace loadLibrary registers them under is not
+// documented). trtllm_redrafter/ops/plugins.py and LD_PRELOAD register them through
+// plugin_registration.cpp instead, under that namespace explicitly; a library loaded any other way
+// registers nothing by itself (loadLibrary fails if a creator is already registered).
 #include "../common/host_device.h"
 #include "greedy_accept_plugin.h"
 #include "pack_beams_plugin.h"

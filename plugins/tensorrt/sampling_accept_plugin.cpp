@@ -13,13 +13,6 @@ namespace trt
 
 using nvinfer1::DataType;
 
-namespace
-{
-
-constexpr int32_t kMaxBeams = 4096; // 12 bytes of shared memory per beam within 48 KiB
-
-} // namespace
-
 int32_t SamplingAcceptPlugin::getOutputDataTypes(
     DataType* outputTypes, int32_t nbOutputs, DataType const* inputTypes, int32_t nbInputs) const noexcept
 {
@@ -84,9 +77,11 @@ int32_t SamplingAcceptPlugin::configurePlugin(nvinfer1::DynamicPluginTensorDesc 
     {
         return reportPluginError("RedrafterSamplingAccept: configurePlugin got unexpected inputs");
     }
-    if (mAttributes.numBeams > kMaxBeams)
+    if (!samplingFitsSharedMemory(mAttributes.numBeams))
     {
-        return reportPluginError("RedrafterSamplingAccept: num_beams must be <= 4096");
+        return reportPluginError(
+            "RedrafterSamplingAccept: num_beams must be <= 3748 (static plus dynamic shared memory within 48 KiB); "
+            "the kernel would refuse to launch");
     }
     return 0;
 }

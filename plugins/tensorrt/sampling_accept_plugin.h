@@ -1,7 +1,7 @@
 // TensorRT IPluginV3 wrapper of sampling acceptance (plugins/kernels/sampling_accept.h).
 //
-// Plugin "RedrafterSamplingAccept", version "1". Attributes: num_beams, beam_length (int32; see
-// beam_shape_attributes.h).
+// Plugin "RedrafterSamplingAccept", version "1", namespace "trtllm_redrafter". Attributes:
+// num_beams, beam_length (int32; see beam_shape_attributes.h).
 //
 //   inputs   0 probs                float32 [bs, num_slots, V]  (RedrafterWarpSoftmax's output)
 //            1 draft_tokens         int32 [bs, num_beams, beam_length]
@@ -18,8 +18,8 @@
 //
 // The outputs mean what RedrafterGreedyAccept's mean, with next_token drawn by exact speculative
 // sampling (docs/sampling.md). bs, num_slots and V may be dynamic. All tensors are linear and
-// contiguous. No workspace; the kernel uses 12 * num_beams bytes of dynamic shared memory per row
-// (num_beams <= 4096).
+// contiguous. No workspace; the kernel uses 4176 bytes of static and 12 * num_beams bytes of dynamic
+// shared memory per row, at most 48 KiB together: configurePlugin refuses num_beams > 3748.
 #pragma once
 
 #include "accept_outputs.h"

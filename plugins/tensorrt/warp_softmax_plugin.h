@@ -1,7 +1,7 @@
 // TensorRT IPluginV3 wrapper of the warped softmax (plugins/kernels/warp_softmax.h).
 //
-// Plugin "RedrafterWarpSoftmax", version "1". Attributes: top_k (int32), top_p (float32); see
-// warp_attributes.h.
+// Plugin "RedrafterWarpSoftmax", version "1", namespace "trtllm_redrafter". Attributes: top_k
+// (int32), top_p (float32); see warp_attributes.h.
 //
 //   inputs   0 logits                float32 | float16 | bfloat16 [bs, num_slots, V]
 //            1 inverted_temperature  float32 | float16 | bfloat16 [bs] or [1]

@@ -5,14 +5,19 @@
 // (RedrafterPackBeams, RedrafterGreedyAccept, RedrafterWarpSoftmax, RedrafterSamplingAccept) from
 // PluginFieldCollections, and checks names, versions, capability interfaces, output types,
 // output shapes (through a small IExprBuilder of its own), supported formats, workspace size,
-// configure / onShapeChange validation, the serialization round trip (getFieldsToSerialize ->
-// createPlugin in the runtime phase), clone / attachToContext, and error logging via
-// setLoggerFinder(). It does not run enqueue() with work (that needs a GPU).
+// configure / onShapeChange validation (the shared-memory and workspace limits the launchers enforce
+// included), the serialization round trip (getFieldsToSerialize -> createPlugin in the runtime phase),
+// clone / attachToContext, the namespace "trtllm_redrafter", registration into a registry of its own
+// (plugin_registration.h) and error logging via setLoggerFinder(). It does not run enqueue() with work
+// (that needs a GPU). tests/test_plugins_build.py also runs the LD_PRELOAD registration path against
+// a stand-in libnvinfer (fake_nvinfer.cpp, preload_probe.cpp).
 //
 // Build and run (tests/test_plugins_build.py does this when REDRAFTER_TRT_INCLUDE_DIRS is set):
 //   g++ -std=c++17 -isystem $TRT/include -isystem $CUDA/include trt_plugin_harness.cpp
 //       -L$BUILD -ltrtllm_redrafter_plugins -Wl,-rpath,$BUILD -o harness && ./harness
 // Prints one "ok ..." line per check and "harness: N checks, M failed"; exit status 1 on a failure.
+#include "../tensorrt/plugin_registration.h"
+
 #include <NvInferRuntime.h>
 
 #include <cmath>
@@ -21,6 +26,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 using namespace nvinfer1;
@@ -259,30 +265,31 @@ IPluginV3OneRuntime* runtime(IPluginV3* p)
     return static_cast<IPluginV3OneRuntime*>(p->getCapabilityInterface(PluginCapabilityType::kRUNTIME));
 }
 
-// The (num_beams, beam_length) a plugin serializes; {-1, -1} when the fields are not as expected.
+// The (num_beams, beam_length[, max_batch_size]) a plugin serializes, in that order; -1 entries when
+// the fields are not as expected.
 std::vector<int32_t> serialized(IPluginV3* p)
 {
     PluginFieldCollection const* fc = runtime(p)->getFieldsToSerialize();
-    std::vector<int32_t> out{-1, -1};
-    if (fc == nullptr || fc->nbFields != 2)
+    int32_t const n = fc != nullptr && (fc->nbFields == 2 || fc->nbFields == 3) ? fc->nbFields : 2;
+    std::vector<int32_t> out(n, -1);
+    if (fc == nullptr || fc->nbFields != n)
     {
         return out;
     }
-    for (int32_t k = 0; k < 2; ++k)
+    char const* const names[3] = {"num_beams", "beam_length", "max_batch_size"};
+    for (int32_t k = 0; k < n; ++k)
     {
         PluginField const& f = fc->fields[k];
         if (f.type != PluginFieldType::kINT32 || f.length != 1 || f.data == nullptr)
         {
-            return {-1, -1};
+            return std::vector<int32_t>(n, -1);
         }
-        int32_t const value = *static_cast<int32_t const*>(f.data);
-        if (std::strcmp(f.name, "num_beams") == 0)
+        for (int32_t name = 0; name < n; ++name)
         {
-            out[0] = value;
-        }
-        else if (std::strcmp(f.name, "beam_length") == 0)
-        {
-            out[1] = value;
+            if (std::strcmp(f.name, names[name]) == 0)
+            {
+                out[name] = *static_cast<int32_t const*>(f.data);
+            }
         }
     }
     return out;
@@ -303,9 +310,11 @@ IPluginCreatorV3One* creatorNamed(char const* name)
     return nullptr;
 }
 
-// The checks every creator passes: found, V3One, version 1 in the default namespace. False when
-// there is no creator (nothing more can be checked).
-bool checkCreator(std::string const& tag, IPluginCreatorV3One* creator)
+constexpr char const* kNamespace = "trtllm_redrafter";
+
+// The checks every creator passes: found, V3One, `version` in the namespace "trtllm_redrafter".
+// False when there is no creator (nothing more can be checked).
+bool checkCreator(std::string const& tag, IPluginCreatorV3One* creator, char const* version = "1")
 {
     check(creator != nullptr, tag + "creator returned by getCreators");
     if (creator == nullptr)
@@ -313,32 +322,61 @@ bool checkCreator(std::string const& tag, IPluginCreatorV3One* creator)
         return false;
     }
     check(std::strcmp(creator->getInterfaceInfo().kind, "PLUGIN CREATOR_V3ONE") == 0, tag + "creator is V3One");
-    check(std::strcmp(creator->getPluginVersion(), "1") == 0 && std::strcmp(creator->getPluginNamespace(), "") == 0,
-        tag + "creator version 1, default namespace");
+    check(std::strcmp(creator->getPluginVersion(), version) == 0
+            && std::strcmp(creator->getPluginNamespace(), kNamespace) == 0,
+        tag + "creator version " + version + ", namespace trtllm_redrafter");
     return true;
 }
 
-void checkCommon(char const* name, IPluginCreatorV3One* creator)
+// The fields num_beams, beam_length and, for RedrafterGreedyAccept (maxBatch not null), max_batch_size.
+std::unique_ptr<Fields> beamFields(int32_t const* nb, int32_t const* bl, int32_t const* maxBatch)
+{
+    auto f = beamFields(nb, bl);
+    if (maxBatch != nullptr)
+    {
+        f->fields.emplace_back("max_batch_size", maxBatch, PluginFieldType::kINT32, 1);
+        f->fc.nbFields = static_cast<int32_t>(f->fields.size());
+        f->fc.fields = f->fields.data();
+    }
+    return f;
+}
+
+// maxBatch: RedrafterGreedyAccept's max_batch_size (8), null for the plugins without it.
+void checkCommon(char const* name, IPluginCreatorV3One* creator, char const* version = "1",
+    int32_t const* maxBatch = nullptr)
 {
     std::string const tag = std::string(name) + ": ";
-    if (!checkCreator(tag, creator))
+    if (!checkCreator(tag, creator, version))
     {
         return;
     }
+    int32_t const nbFields = maxBatch != nullptr ? 3 : 2;
     PluginFieldCollection const* names = creator->getFieldNames();
-    check(names != nullptr && names->nbFields == 2 && std::strcmp(names->fields[0].name, "num_beams") == 0
+    check(names != nullptr && names->nbFields == nbFields && std::strcmp(names->fields[0].name, "num_beams") == 0
             && std::strcmp(names->fields[1].name, "beam_length") == 0
-            && names->fields[0].type == PluginFieldType::kINT32 && names->fields[1].type == PluginFieldType::kINT32,
-        tag + "field names num_beams, beam_length (int32)");
+            && names->fields[0].type == PluginFieldType::kINT32 && names->fields[1].type == PluginFieldType::kINT32
+            && (maxBatch == nullptr
+                || (std::strcmp(names->fields[2].name, "max_batch_size") == 0
+                    && names->fields[2].type == PluginFieldType::kINT32)),
+        tag + (maxBatch != nullptr ? "field names num_beams, beam_length, max_batch_size (int32)"
+                                   : "field names num_beams, beam_length (int32)"));
 
     int32_t const nb = 3;
     int32_t const bl = 4;
     int32_t const zero = 0;
     int64_t const wide = 3;
-    check(creator->createPlugin(name, &beamFields(&nb, nullptr)->fc, TensorRTPhase::kBUILD) == nullptr,
+    check(creator->createPlugin(name, &beamFields(&nb, nullptr, maxBatch)->fc, TensorRTPhase::kBUILD) == nullptr,
         tag + "missing beam_length is rejected");
-    check(creator->createPlugin(name, &beamFields(&zero, &bl)->fc, TensorRTPhase::kBUILD) == nullptr,
+    check(creator->createPlugin(name, &beamFields(&zero, &bl, maxBatch)->fc, TensorRTPhase::kBUILD) == nullptr,
         tag + "num_beams = 0 is rejected");
+    if (maxBatch != nullptr)
+    {
+        int32_t const tooMany = 65536;
+        check(creator->createPlugin(name, &beamFields(&nb, &bl)->fc, TensorRTPhase::kBUILD) == nullptr
+                && creator->createPlugin(name, &beamFields(&nb, &bl, &zero)->fc, TensorRTPhase::kBUILD) == nullptr
+                && creator->createPlugin(name, &beamFields(&nb, &bl, &tooMany)->fc, TensorRTPhase::kBUILD) == nullptr,
+            tag + "max_batch_size missing, 0 or 65536 is rejected");
+    }
     auto wideFields = beamFields(nullptr, nullptr);
     wideFields->fields.emplace_back("num_beams", &wide, PluginFieldType::kINT64, 1);
     wideFields->fields.emplace_back("beam_length", &wide, PluginFieldType::kINT64, 1);
@@ -347,11 +385,17 @@ void checkCommon(char const* name, IPluginCreatorV3One* creator)
     check(creator->createPlugin(name, &wideFields->fc, TensorRTPhase::kBUILD) == nullptr,
         tag + "int64 fields are rejected");
 
-    std::unique_ptr<IPluginV3> plugin(creator->createPlugin(name, &beamFields(&nb, &bl)->fc, TensorRTPhase::kBUILD));
+    std::unique_ptr<IPluginV3> plugin(
+        creator->createPlugin(name, &beamFields(&nb, &bl, maxBatch)->fc, TensorRTPhase::kBUILD));
     check(plugin != nullptr, tag + "created from num_beams=3, beam_length=4");
     if (!plugin)
     {
         return;
+    }
+    std::vector<int32_t> attributes{3, 4};
+    if (maxBatch != nullptr)
+    {
+        attributes.push_back(*maxBatch);
     }
     check(core(plugin.get()) != nullptr && build(plugin.get()) != nullptr && runtime(plugin.get()) != nullptr,
         tag + "core, build and runtime capabilities");
@@ -360,19 +404,23 @@ void checkCommon(char const* name, IPluginCreatorV3One* creator)
             && std::strcmp(runtime(plugin.get())->getInterfaceInfo().kind, "PLUGIN_V3ONE_RUNTIME") == 0,
         tag + "capability interface kinds");
     check(std::strcmp(core(plugin.get())->getPluginName(), name) == 0
-            && std::strcmp(core(plugin.get())->getPluginVersion(), "1") == 0,
-        tag + "plugin name and version match the creator");
+            && std::strcmp(core(plugin.get())->getPluginVersion(), version) == 0
+            && std::strcmp(core(plugin.get())->getPluginNamespace(), kNamespace) == 0,
+        tag + "plugin name, version and namespace match the creator");
     check(build(plugin.get())->getNbOutputs() == 6, tag + "six outputs");
 
-    check(serialized(plugin.get()) == std::vector<int32_t>{3, 4}, tag + "serializes num_beams=3, beam_length=4");
+    check(serialized(plugin.get()) == attributes, tag + "serializes its attributes (num_beams=3, beam_length=4, ...)");
     std::unique_ptr<IPluginV3> restored(
         creator->createPlugin(name, runtime(plugin.get())->getFieldsToSerialize(), TensorRTPhase::kRUNTIME));
-    check(restored != nullptr && serialized(restored.get()) == std::vector<int32_t>{3, 4},
+    check(restored != nullptr && serialized(restored.get()) == attributes
+            && std::strcmp(core(restored.get())->getPluginNamespace(), kNamespace) == 0,
         tag + "runtime-phase createPlugin from the serialized fields round-trips");
     std::unique_ptr<IPluginV3> cloned(plugin->clone());
-    check(cloned != nullptr && serialized(cloned.get()) == std::vector<int32_t>{3, 4}, tag + "clone keeps attributes");
+    check(cloned != nullptr && serialized(cloned.get()) == attributes
+            && std::strcmp(core(cloned.get())->getPluginNamespace(), kNamespace) == 0,
+        tag + "clone keeps attributes and namespace");
     std::unique_ptr<IPluginV3> attached(runtime(plugin.get())->attachToContext(nullptr));
-    check(attached != nullptr && attached.get() != plugin.get() && serialized(attached.get()) == std::vector<int32_t>{3, 4},
+    check(attached != nullptr && attached.get() != plugin.get() && serialized(attached.get()) == attributes,
         tag + "attachToContext returns a new plugin with the same attributes");
 }
 
@@ -384,18 +432,18 @@ struct BeamPluginUnderTest
     std::unique_ptr<IPluginV3> plugin;
 };
 
-BeamPluginUnderTest beamPluginUnderTest(char const* name)
+BeamPluginUnderTest beamPluginUnderTest(char const* name, char const* version = "1", int32_t const* maxBatch = nullptr)
 {
     IPluginCreatorV3One* creator = creatorNamed(name);
-    checkCommon(name, creator);
+    checkCommon(name, creator, version, maxBatch);
     if (creator == nullptr)
     {
         return {nullptr, nullptr};
     }
     int32_t const nb = 3;
     int32_t const bl = 4;
-    return {creator,
-        std::unique_ptr<IPluginV3>(creator->createPlugin(name, &beamFields(&nb, &bl)->fc, TensorRTPhase::kBUILD))};
+    return {creator, std::unique_ptr<IPluginV3>(
+                         creator->createPlugin(name, &beamFields(&nb, &bl, maxBatch)->fc, TensorRTPhase::kBUILD))};
 }
 
 void checkPackBeams()
@@ -468,6 +516,23 @@ void checkPackBeams()
 
     check(b->configurePlugin(io.data(), 2, io.data() + 2, 6) == 0, name + std::string(": configure with dynamic bs"));
     check(b->getWorkspaceSize(io.data(), 2, io.data() + 2, 6) == 0, name + std::string(": no workspace"));
+    // the scratch limit the launcher enforces (48 KiB of shared memory), refused at configure time
+    bool scratch = true;
+    for (auto [nbLimit, fits] : {std::pair<int32_t, bool>{30, true}, std::pair<int32_t, bool>{31, false}})
+    {
+        int32_t const bl100 = 100;
+        std::unique_ptr<IPluginV3> large(
+            creator->createPlugin(name, &beamFields(&nbLimit, &bl100)->fc, TensorRTPhase::kBUILD));
+        std::vector<DynamicPluginTensorDesc> largeIo
+            = {dynamicDesc(DataType::kINT32, {-1, nbLimit, 100}), dynamicDesc(DataType::kINT32, {-1})};
+        for (int k = 0; k < 6; ++k)
+        {
+            largeIo.push_back(dynamicDesc(DataType::kINT32, {-1, 1}));
+        }
+        scratch = scratch && large != nullptr
+            && (build(large.get())->configurePlugin(largeIo.data(), 2, largeIo.data() + 2, 6) == 0) == fits;
+    }
+    check(scratch, name + std::string(": configure accepts 30 x 100 beams, refuses 31 x 100 (scratch > 48 KiB)"));
     std::vector<PluginTensorDesc> rin = {runtimeDesc(DataType::kINT32, {7, 3, 4}), runtimeDesc(DataType::kINT32, {7})};
     std::vector<PluginTensorDesc> rout(6, runtimeDesc(DataType::kINT32, {7, 10}));
     check(r->onShapeChange(rin.data(), 2, rout.data(), 6) == 0, name + std::string(": onShapeChange accepts [7,3,4], [7]"));
@@ -481,75 +546,105 @@ void checkPackBeams()
 void checkGreedyAccept()
 {
     char const* name = "RedrafterGreedyAccept";
-    auto [creator, plugin] = beamPluginUnderTest(name);
+    int32_t const maxBatch = 8;
+    auto [creator, plugin] = beamPluginUnderTest(name, "2", &maxBatch); // n_cap = 10
     if (creator == nullptr)
     {
         return;
     }
+    std::string const tag = std::string(name) + ": ";
     IPluginV3OneBuild* b = build(plugin.get());
     IPluginV3OneRuntime* r = runtime(plugin.get());
 
     DataType out[6];
     for (DataType logits : {DataType::kFLOAT, DataType::kHALF, DataType::kBF16})
     {
-        DataType in[4] = {logits, DataType::kINT32, DataType::kINT32, DataType::kINT32};
-        bool allInt = b->getOutputDataTypes(out, 6, in, 4) == 0;
+        DataType in[5] = {logits, DataType::kINT32, DataType::kINT32, DataType::kINT32, DataType::kINT32};
+        bool allInt = b->getOutputDataTypes(out, 6, in, 5) == 0;
         for (DataType t : out)
         {
             allInt = allInt && t == DataType::kINT32;
         }
-        check(allInt, name + std::string(": logits type accepted, int32 outputs"));
+        check(allInt, tag + "logits type accepted, int32 outputs");
     }
-    DataType badIn[4] = {DataType::kINT8, DataType::kINT32, DataType::kINT32, DataType::kINT32};
-    check(b->getOutputDataTypes(out, 6, badIn, 4) != 0, name + std::string(": int8 logits rejected"));
+    DataType badIn[5] = {DataType::kINT8, DataType::kINT32, DataType::kINT32, DataType::kINT32, DataType::kINT32};
+    check(b->getOutputDataTypes(out, 6, badIn, 5) != 0, tag + "int8 logits rejected");
+    DataType floatOffsets[5] = {DataType::kHALF, DataType::kFLOAT, DataType::kINT32, DataType::kINT32, DataType::kINT32};
+    check(b->getOutputDataTypes(out, 6, floatOffsets, 5) != 0, tag + "float row_offsets rejected");
 
     Builder values;
     ExprBuilder exprs(&values);
-    DimsExprs inputs[4] = {dimsOf(values, {5, 10, 32000}, {false, false, false}),
+    // R = 37 flat rows (data-dependent: not a constant), bs = 5 requests
+    DimsExprs inputs[5] = {dimsOf(values, {37, 32000}, {false, true}), dimsOf(values, {5}, {false}),
         dimsOf(values, {5, 3, 4}, {false, true, true}), dimsOf(values, {5, 3, 4}, {false, true, true}),
         dimsOf(values, {5}, {false})};
     DimsExprs outputs[6];
-    check(b->getOutputShapes(inputs, 4, nullptr, 0, outputs, 6, exprs) == 0, name + std::string(": shapes inferred"));
+    check(b->getOutputShapes(inputs, 5, nullptr, 0, outputs, 6, exprs) == 0, tag + "shapes inferred");
     bool shapesOk = true;
     for (int k = 0; k < 6; ++k)
     {
         shapesOk = shapesOk && valuesOf(outputs[k]) == (k < 4 ? std::vector<int64_t>{5} : std::vector<int64_t>{5, 4});
     }
-    check(shapesOk, name + std::string(": output shapes [bs] x4, [bs, 4] x2"));
-    inputs[2] = dimsOf(values, {5, 3, 5}, {false, true, true});
-    check(b->getOutputShapes(inputs, 4, nullptr, 0, outputs, 6, exprs) != 0,
-        name + std::string(": beam_length mismatch rejected"));
+    check(shapesOk, tag + "output shapes [bs] x4, [bs, 4] x2 from draft_tokens' bs, not from R");
+    inputs[3] = dimsOf(values, {5, 3, 5}, {false, true, true});
+    check(b->getOutputShapes(inputs, 5, nullptr, 0, outputs, 6, exprs) != 0, tag + "beam_length mismatch rejected");
+    inputs[3] = dimsOf(values, {5, 3, 4}, {false, true, true});
+    inputs[0] = dimsOf(values, {5, 10, 32000}, {false, true, true});
+    check(b->getOutputShapes(inputs, 5, nullptr, 0, outputs, 6, exprs) != 0,
+        tag + "padded 3-d logits rejected (version 2 takes flat [R, V])");
 
-    std::vector<DynamicPluginTensorDesc> io = {dynamicDesc(DataType::kHALF, {8, 10, 100}),
-        dynamicDesc(DataType::kINT32, {8, 3, 4}), dynamicDesc(DataType::kINT32, {8, 3, 4}),
-        dynamicDesc(DataType::kINT32, {8})};
+    std::vector<DynamicPluginTensorDesc> io = {dynamicDesc(DataType::kHALF, {37, 100}),
+        dynamicDesc(DataType::kINT32, {8}), dynamicDesc(DataType::kINT32, {8, 3, 4}),
+        dynamicDesc(DataType::kINT32, {8, 3, 4}), dynamicDesc(DataType::kINT32, {8})};
     for (int k = 0; k < 6; ++k)
     {
         io.push_back(dynamicDesc(DataType::kINT32, {8}));
     }
     bool formats = true;
-    for (int pos = 0; pos < 10; ++pos)
+    for (int pos = 0; pos < 11; ++pos)
     {
-        formats = formats && b->supportsFormatCombination(pos, io.data(), 4, 6);
+        formats = formats && b->supportsFormatCombination(pos, io.data(), 5, 6);
     }
-    check(formats, name + std::string(": half logits and int32 elsewhere supported"));
+    check(formats, tag + "half logits and int32 elsewhere supported");
     io[0].desc.type = DataType::kINT32;
-    check(!b->supportsFormatCombination(0, io.data(), 4, 6), name + std::string(": int32 logits rejected"));
+    check(!b->supportsFormatCombination(0, io.data(), 5, 6), tag + "int32 logits rejected");
     io[1].desc.type = DataType::kFLOAT;
-    check(!b->supportsFormatCombination(1, io.data(), 4, 6), name + std::string(": float draft_tokens rejected"));
+    check(!b->supportsFormatCombination(1, io.data(), 5, 6), tag + "float row_offsets rejected");
     io[0].desc.type = DataType::kHALF;
     io[1].desc.type = DataType::kINT32;
-    check(b->configurePlugin(io.data(), 4, io.data() + 4, 6) == 0, name + std::string(": configure"));
-    check(b->getWorkspaceSize(io.data(), 4, io.data() + 4, 6) == 512,
-        name + std::string(": workspace 8*10*4 = 320 bytes, rounded up to 512"));
+    check(b->configurePlugin(io.data(), 5, io.data() + 5, 6) == 0, tag + "configure with a batch of max_batch_size");
+    size_t const workspace = b->getWorkspaceSize(io.data(), 5, io.data() + 5, 6);
+    check(workspace == 512, tag + "workspace 8*10*4 = 320 bytes (max_batch_size x n_cap), rounded up to 512");
+    std::vector<DynamicPluginTensorDesc> huge = io;
+    huge[0].max = dims({1 << 30, 100}); // R's bound plays no part
+    huge[0].desc.dims = dims({-1, 100});
+    check(b->getWorkspaceSize(huge.data(), 5, huge.data() + 5, 6) == workspace,
+        tag + "workspace does not depend on R (a data-dependent dim)");
+    huge[2].max = dims({9, 3, 4});
+    check(b->configurePlugin(huge.data(), 5, huge.data() + 5, 6) != 0,
+        tag + "configure refuses a profile whose batch can exceed max_batch_size");
 
-    std::vector<PluginTensorDesc> rin = {runtimeDesc(DataType::kHALF, {2, 10, 100}),
+    std::vector<PluginTensorDesc> rin = {runtimeDesc(DataType::kHALF, {37, 100}), runtimeDesc(DataType::kINT32, {2}),
         runtimeDesc(DataType::kINT32, {2, 3, 4}), runtimeDesc(DataType::kINT32, {2, 3, 4}),
         runtimeDesc(DataType::kINT32, {2})};
     std::vector<PluginTensorDesc> rout(6, runtimeDesc(DataType::kINT32, {2}));
-    check(r->onShapeChange(rin.data(), 4, rout.data(), 6) == 0, name + std::string(": onShapeChange accepts"));
-    rin[3] = runtimeDesc(DataType::kINT32, {3});
-    check(r->onShapeChange(rin.data(), 4, rout.data(), 6) != 0, name + std::string(": batch mismatch rejected"));
+    check(r->onShapeChange(rin.data(), 5, rout.data(), 6) == 0, tag + "onShapeChange accepts");
+    rin[1] = runtimeDesc(DataType::kINT32, {3});
+    check(r->onShapeChange(rin.data(), 5, rout.data(), 6) != 0, tag + "row_offsets batch mismatch rejected");
+    rin[1] = runtimeDesc(DataType::kINT32, {2});
+    rin[4] = runtimeDesc(DataType::kINT32, {3});
+    check(r->onShapeChange(rin.data(), 5, rout.data(), 6) != 0, tag + "gen_lengths batch mismatch rejected");
+    std::vector<PluginTensorDesc> big = {runtimeDesc(DataType::kHALF, {90, 100}), runtimeDesc(DataType::kINT32, {9}),
+        runtimeDesc(DataType::kINT32, {9, 3, 4}), runtimeDesc(DataType::kINT32, {9, 3, 4}),
+        runtimeDesc(DataType::kINT32, {9})};
+    check(r->onShapeChange(big.data(), 5, rout.data(), 6) != 0, tag + "onShapeChange refuses bs 9 > max_batch_size");
+    check(r->enqueue(big.data(), rout.data(), nullptr, nullptr, nullptr, nullptr) != 0,
+        tag + "enqueue refuses bs 9 > max_batch_size before any launch (the workspace holds 8)");
+    std::vector<PluginTensorDesc> empty = {runtimeDesc(DataType::kHALF, {4, 100}), runtimeDesc(DataType::kINT32, {0}),
+        runtimeDesc(DataType::kINT32, {0, 3, 4}), runtimeDesc(DataType::kINT32, {0, 3, 4}),
+        runtimeDesc(DataType::kINT32, {0})};
+    check(r->enqueue(empty.data(), rout.data(), nullptr, nullptr, nullptr, nullptr) == 0,
+        tag + "enqueue of an empty batch is a no-op");
 }
 
 void checkSamplingAccept()
@@ -621,6 +716,21 @@ void checkSamplingAccept()
     io[0].desc.type = DataType::kFLOAT;
     check(b->configurePlugin(io.data(), 6, io.data() + 6, 6) == 0, tag + "configure");
     check(b->getWorkspaceSize(io.data(), 6, io.data() + 6, 6) == 0, tag + "no workspace");
+    // static (4176 bytes) plus dynamic (12 per beam) shared memory within 48 KiB, refused at configure time
+    bool sharedLimit = true;
+    for (auto [nbLimit, fits] : {std::pair<int32_t, bool>{3748, true}, std::pair<int32_t, bool>{3749, false}})
+    {
+        int32_t const bl4 = 4;
+        std::unique_ptr<IPluginV3> wide(
+            creator->createPlugin(name, &beamFields(&nbLimit, &bl4)->fc, TensorRTPhase::kBUILD));
+        std::vector<DynamicPluginTensorDesc> wideIo = io;
+        wideIo[1] = dynamicDesc(DataType::kINT32, {8, nbLimit, 4});
+        wideIo[2] = dynamicDesc(DataType::kINT32, {8, nbLimit, 4});
+        wideIo[4] = dynamicDesc(DataType::kBF16, {8, nbLimit, 3});
+        sharedLimit = sharedLimit && wide != nullptr
+            && (build(wide.get())->configurePlugin(wideIo.data(), 6, wideIo.data() + 6, 6) == 0) == fits;
+    }
+    check(sharedLimit, tag + "configure accepts 3748 beams, refuses 3749 (static + dynamic shared memory > 48 KiB)");
 
     std::vector<PluginTensorDesc> rin = {runtimeDesc(DataType::kFLOAT, {2, 10, 100}),
         runtimeDesc(DataType::kINT32, {2, 3, 4}), runtimeDesc(DataType::kINT32, {2, 3, 4}),
@@ -816,6 +926,73 @@ void checkWarpSoftmax()
         tag + "enqueue of an empty batch is a no-op");
 }
 
+// A registry with IPluginRegistry's getCreator / registerCreator, for registerPluginCreators.
+struct RecordingRegistry
+{
+    std::vector<std::string> keys; // "name/version/namespace"
+    bool refuse = false;
+
+    IPluginCreatorInterface* getCreator(char const* name, char const* version, char const* ns)
+    {
+        std::string const key = std::string(name) + "/" + version + "/" + ns;
+        for (std::string const& k : keys)
+        {
+            if (k == key)
+            {
+                return reinterpret_cast<IPluginCreatorInterface*>(this); // any non-null pointer
+            }
+        }
+        return nullptr;
+    }
+
+    bool registerCreator(IPluginCreatorInterface& creator, char const* ns)
+    {
+        auto& c = static_cast<IPluginCreatorV3One&>(creator);
+        if (refuse)
+        {
+            return false;
+        }
+        keys.push_back(std::string(c.getPluginName()) + "/" + c.getPluginVersion() + "/" + ns);
+        return true;
+    }
+};
+
+void checkRegistration()
+{
+    using redrafter::trt::preloadListNames;
+    using redrafter::trt::registerPluginCreators;
+    int32_t n = 0;
+    IPluginCreatorInterface* const* creators = getCreators(n);
+    RecordingRegistry registry;
+    check(registerPluginCreators(registry, creators, n, kNamespace) == n && static_cast<int32_t>(registry.keys.size()) == n,
+        "registration: every creator registered once");
+    bool named = true;
+    for (std::string const& key : registry.keys)
+    {
+        named = named && key.size() > 17 && key.compare(key.size() - 17, 17, "/trtllm_redrafter") == 0;
+    }
+    check(named && registry.getCreator("RedrafterGreedyAccept", "2", kNamespace) != nullptr
+            && registry.getCreator("RedrafterPackBeams", "1", kNamespace) != nullptr
+            && registry.getCreator("RedrafterPackBeams", "1", "") == nullptr,
+        "registration: under namespace trtllm_redrafter, RedrafterGreedyAccept at version 2");
+    check(registerPluginCreators(registry, creators, n, kNamespace) == 0 && static_cast<int32_t>(registry.keys.size()) == n,
+        "registration: a second call registers nothing (idempotent)");
+    RecordingRegistry refusing;
+    refusing.refuse = true;
+    check(registerPluginCreators(refusing, creators, n, kNamespace) == -1, "registration: a refused creator gives -1");
+    check(redrafterRegisterPlugins() == -1, "registration: redrafterRegisterPlugins() without a loaded libnvinfer gives -1");
+
+    std::string const self = "/opt/build/libtrtllm_redrafter_plugins.so";
+    auto canonical = [](std::string const& path) { return path == "/opt/link/lib.so" ? std::string("/opt/build/libtrtllm_redrafter_plugins.so") : path; };
+    check(preloadListNames("/opt/build/libtrtllm_redrafter_plugins.so", self, canonical)
+            && preloadListNames("/usr/lib/libfoo.so:/opt/link/lib.so", self, canonical)
+            && preloadListNames("libfoo.so libtrtllm_redrafter_plugins.so", self, canonical)
+            && !preloadListNames("/other/libtrtllm_redrafter_plugins.so", self, canonical)
+            && !preloadListNames("libtrtllm_redrafter_plugins.so.1:", self, canonical)
+            && !preloadListNames("", self, canonical) && !preloadListNames(nullptr, self, canonical),
+        "registration: LD_PRELOAD names the library by path (canonical), or by file name alone");
+}
+
 void checkLogging()
 {
     CapturingLogger logger;
@@ -841,6 +1018,7 @@ int main()
     checkGreedyAccept();
     checkWarpSoftmax();
     checkSamplingAccept();
+    checkRegistration();
     checkLogging();
     std::printf("harness: %d checks, %d failed\n", gChecks, gFailures);
     return gFailures == 0 ? 0 : 1;

@@ -7,7 +7,9 @@
 //   pack_beams(draft_tokens [bs,nb,bl], position_ids_base [bs])
 //       -> packed_tokens [bs,n_cap], gen_lengths [bs], draft_indices [bs,nb,bl],
 //          position_offsets [bs,n_cap], packed_mask [bs,n_cap,W], packed_position_ids [bs,n_cap]
-//   greedy_accept(logits [bs,slots,V] fp32/fp16/bf16, draft_tokens, draft_indices, gen_lengths)
+//   greedy_accept(logits, draft_tokens, draft_indices, gen_lengths, row_offsets=None)
+//       logits fp32/fp16/bf16, either padded [bs,slots,V] (row_offsets None) or flat [R,V] with
+//       row_offsets int32 [bs] (slot j of request b is logits[row_offsets[b] + j], j < n_cap)
 //       -> num_accepted_tokens [bs], accepted_beam_index [bs], next_token [bs], hidden_index [bs],
 //          path_indices [bs,bl], accepted_tokens [bs,bl]
 //   sampling_accept(probs [bs,slots,V] fp32, draft_tokens, draft_indices, gen_lengths,
@@ -20,6 +22,7 @@
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
+#include <optional>
 #include <tuple>
 
 namespace
@@ -134,27 +137,63 @@ Six acceptOutputs(at::Tensor const& draft_tokens)
         at::empty({bs, bl}, opts), at::empty({bs, bl}, opts)};
 }
 
-void greedy_accept_out(at::Tensor const& logits, at::Tensor const& draft_tokens, at::Tensor const& draft_indices,
-    at::Tensor const& gen_lengths, at::Tensor num, at::Tensor beam, at::Tensor next, at::Tensor hidden, at::Tensor path,
-    at::Tensor accepted)
+// The greedy launcher's flat view of `logits`: rows, row offsets and slot count. Padded logits
+// [bs, slots, V] are the flat form with row_offsets[b] = b * slots (greedy_accept.h).
+struct FlatLogits
 {
-    checkAccept(logits, draft_tokens, draft_indices, gen_lengths);
+    int64_t rows;
+    at::Tensor rowOffsets; // int32 [bs]
+    int64_t slots;
+};
+
+FlatLogits flatLogits(at::Tensor const& logits, std::optional<at::Tensor> const& row_offsets,
+    at::Tensor const& draft_tokens, at::Tensor const& gen_lengths)
+{
+    int64_t const bs = draft_tokens.size(0), nb = draft_tokens.size(1), bl = draft_tokens.size(2);
+    TORCH_CHECK(logits.is_contiguous() && logits.device().is_cpu(), "logits must be a contiguous CPU tensor");
+    TORCH_CHECK(gen_lengths.size(0) == bs, "gen_lengths must have bs entries");
+    if (!row_offsets.has_value())
+    {
+        TORCH_CHECK(logits.dim() == 3 && logits.size(0) == bs,
+            "logits must be [bs, slots, V] (or [R, V] with row_offsets), bs as in draft_tokens");
+        auto const opts = draft_tokens.options();
+        return {bs * logits.size(1), at::arange(bs, opts) * logits.size(1), logits.size(1)};
+    }
+    checkInt32(*row_offsets, 1, "row_offsets");
+    TORCH_CHECK(logits.dim() == 2, "logits must be [R, V] when row_offsets is given");
+    TORCH_CHECK(row_offsets->size(0) == bs, "row_offsets must have bs entries");
+    return {logits.size(0), *row_offsets, nb * (bl - 1) + 1};
+}
+
+void greedy_accept_out(at::Tensor const& logits, at::Tensor const& draft_tokens, at::Tensor const& draft_indices,
+    at::Tensor const& gen_lengths, std::optional<at::Tensor> const& row_offsets, at::Tensor num, at::Tensor beam,
+    at::Tensor next, at::Tensor hidden, at::Tensor path, at::Tensor accepted)
+{
+    checkInt32(draft_tokens, 3, "draft_tokens");
+    checkInt32(draft_indices, 3, "draft_indices");
+    checkInt32(gen_lengths, 1, "gen_lengths");
+    TORCH_CHECK(draft_indices.sizes() == draft_tokens.sizes(), "draft_indices must have draft_tokens' shape");
     checkAcceptOut(draft_tokens, num, beam, next, hidden, path, accepted);
-    auto const bs = static_cast<int32_t>(draft_tokens.size(0));
-    checkStatus(redrafterGreedyAcceptHost(logits.data_ptr(), logitsCode(logits), draft_tokens.data_ptr<int32_t>(),
-                    draft_indices.data_ptr<int32_t>(), gen_lengths.data_ptr<int32_t>(), bs,
-                    static_cast<int32_t>(logits.size(1)), static_cast<int32_t>(logits.size(2)),
+    FlatLogits const flat = flatLogits(logits, row_offsets, draft_tokens, gen_lengths);
+    int64_t const vocab = logits.size(logits.dim() - 1);
+    TORCH_CHECK(flat.rows <= 0x7FFFFFFF && vocab <= 0x7FFFFFFF && flat.slots <= 0x7FFFFFFF,
+        "logits dims must fit int32");
+    checkStatus(redrafterGreedyAcceptHost(logits.data_ptr(), logitsCode(logits), static_cast<int32_t>(flat.rows),
+                    static_cast<int32_t>(vocab), flat.rowOffsets.data_ptr<int32_t>(), draft_tokens.data_ptr<int32_t>(),
+                    draft_indices.data_ptr<int32_t>(), gen_lengths.data_ptr<int32_t>(),
+                    static_cast<int32_t>(draft_tokens.size(0)), static_cast<int32_t>(flat.slots),
                     static_cast<int32_t>(draft_tokens.size(1)), static_cast<int32_t>(draft_tokens.size(2)), 1,
                     i32(num), i32(beam), i32(next), i32(hidden), i32(path), i32(accepted)),
         "greedy_accept");
 }
 
 Six greedy_accept(at::Tensor const& logits, at::Tensor const& draft_tokens, at::Tensor const& draft_indices,
-    at::Tensor const& gen_lengths)
+    at::Tensor const& gen_lengths, std::optional<at::Tensor> const& row_offsets)
 {
+    checkInt32(draft_tokens, 3, "draft_tokens");
     Six out = acceptOutputs(draft_tokens);
     auto [a, b, c, d, e, f] = out;
-    greedy_accept_out(logits, draft_tokens, draft_indices, gen_lengths, a, b, c, d, e, f);
+    greedy_accept_out(logits, draft_tokens, draft_indices, gen_lengths, row_offsets, a, b, c, d, e, f);
     return out;
 }
 
@@ -198,11 +237,11 @@ TORCH_LIBRARY(redrafter, m)
     m.def("pack_beams_out(Tensor draft_tokens, Tensor position_ids_base, Tensor(a!) packed_tokens, "
           "Tensor(b!) gen_lengths, Tensor(c!) draft_indices, Tensor(d!) position_offsets, Tensor(e!) packed_mask, "
           "Tensor(f!) packed_position_ids) -> ()");
-    m.def("greedy_accept(Tensor logits, Tensor draft_tokens, Tensor draft_indices, Tensor gen_lengths) -> "
-          "(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
+    m.def("greedy_accept(Tensor logits, Tensor draft_tokens, Tensor draft_indices, Tensor gen_lengths, "
+          "Tensor? row_offsets=None) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
     m.def("greedy_accept_out(Tensor logits, Tensor draft_tokens, Tensor draft_indices, Tensor gen_lengths, "
-          "Tensor(a!) num_accepted_tokens, Tensor(b!) accepted_beam_index, Tensor(c!) next_token, "
-          "Tensor(d!) hidden_index, Tensor(e!) path_indices, Tensor(f!) accepted_tokens) -> ()");
+          "Tensor? row_offsets, Tensor(a!) num_accepted_tokens, Tensor(b!) accepted_beam_index, "
+          "Tensor(c!) next_token, Tensor(d!) hidden_index, Tensor(e!) path_indices, Tensor(f!) accepted_tokens) -> ()");
     m.def("sampling_accept(Tensor probs, Tensor draft_tokens, Tensor draft_indices, Tensor gen_lengths, "
           "Tensor rand_validation, Tensor rand_sample) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
     m.def("sampling_accept_out(Tensor probs, Tensor draft_tokens, Tensor draft_indices, Tensor gen_lengths, "

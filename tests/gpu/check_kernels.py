@@ -61,8 +61,9 @@ class Kernels:
         lib = ctypes.CDLL(str(library))
         if backend == "device":
             lib.redrafterPackBeams.argtypes = [PTR, PTR, I32, I32, I32] + [PTR] * 7
-            lib.redrafterPackedArgmax.argtypes = [PTR, I32, PTR, I32, I32, I32, PTR, PTR]
-            lib.redrafterGreedyAccept.argtypes = [PTR, I32, PTR, PTR, PTR] + [I32] * 5 + [PTR] * 8
+            lib.redrafterPackedArgmax.argtypes = [PTR, I32, I32, I32, PTR, PTR, I32, I32, PTR, PTR]
+            lib.redrafterGreedyAccept.argtypes = [PTR, I32, I32, I32] + [PTR] * 4 + [I32] * 4
+            lib.redrafterGreedyAccept.argtypes += [PTR, ctypes.c_size_t] + [PTR] * 7
             lib.redrafterGreedyAcceptWorkspaceSize.argtypes = [I32, I32]
             lib.redrafterGreedyAcceptWorkspaceSize.restype = ctypes.c_size_t
             lib.redrafterWarpSoftmax.argtypes = [PTR, I32, PTR, I32, I32, PTR, I32, I32, I32, I32, F32, PTR, PTR]
@@ -71,8 +72,8 @@ class Kernels:
             names += ("redrafterWarpSoftmax", "redrafterSamplingAccept")
         else:
             lib.redrafterPackBeamsHost.argtypes = [PTR, PTR, I32, I32, I32] + [PTR] * 6
-            lib.redrafterPackedArgmaxHost.argtypes = [PTR, I32, PTR, I32, I32, I32, I32, PTR]
-            lib.redrafterGreedyAcceptHost.argtypes = [PTR, I32, PTR, PTR, PTR] + [I32] * 6 + [PTR] * 6
+            lib.redrafterPackedArgmaxHost.argtypes = [PTR, I32, I32, I32, PTR, PTR, I32, I32, I32, PTR]
+            lib.redrafterGreedyAcceptHost.argtypes = [PTR, I32, I32, I32] + [PTR] * 4 + [I32] * 5 + [PTR] * 6
             lib.redrafterWarpSoftmaxHost.argtypes = [PTR, I32, PTR, I32, I32, PTR, I32, I32, I32, I32, F32, I32, PTR]
             lib.redrafterSamplingAcceptHost.argtypes = [PTR] * 6 + [I32] * 7 + [PTR] * 6
             names = ("redrafterPackBeamsHost", "redrafterPackedArgmaxHost", "redrafterGreedyAcceptHost")
@@ -113,17 +114,20 @@ class Kernels:
             self._check(self.lib.redrafterPackBeamsHost(*args), "redrafterPackBeamsHost")
         return out
 
+    def row_offsets(self, bs: int, slots: int) -> torch.Tensor:
+        """Padded logits [bs, slots, V] in the launchers' flat form: request b's slot 0 is row b * slots."""
+        return torch.arange(bs, dtype=torch.int32, device=self.device) * slots
+
     def argmax(self, logits: torch.Tensor, gen_lengths: torch.Tensor) -> torch.Tensor:
         bs, slots, vocab = logits.shape
         out = torch.full((bs, slots), -7, dtype=torch.int32, device=self.device)
         code = DTYPE_CODES[logits.dtype]
+        offsets = self.row_offsets(bs, slots)
+        head = (ptr(logits), code, bs * slots, vocab, ptr(offsets), ptr(gen_lengths), bs, slots)
         if self.backend == "device":
-            status = self.lib.redrafterPackedArgmax(
-                ptr(logits), code, ptr(gen_lengths), bs, slots, vocab, ptr(out), self._stream()
-            )
+            status = self.lib.redrafterPackedArgmax(*head, ptr(out), self._stream())
         else:
-            args = (ptr(logits), code, ptr(gen_lengths), bs, slots, vocab, 256, ptr(out))
-            status = self.lib.redrafterPackedArgmaxHost(*args)
+            status = self.lib.redrafterPackedArgmaxHost(*head, 256, ptr(out))
         self._check(status, "packed argmax")
         return out
 
@@ -142,13 +146,16 @@ class Kernels:
         bs, slots, vocab = logits.shape
         _, nb, bl = beams.shape
         out = out if out is not None else self.accept_outputs(bs, bl)
-        head = [ptr(logits), DTYPE_CODES[logits.dtype], ptr(beams), ptr(indices), ptr(gen_lengths), bs, slots, vocab]
+        offsets = self.row_offsets(bs, slots)
+        head = [ptr(logits), DTYPE_CODES[logits.dtype], bs * slots, vocab, ptr(offsets), ptr(beams), ptr(indices)]
+        head += [ptr(gen_lengths), bs, slots]
         tail = [ptr(out[k]) for k in ACCEPT_FIELDS]
         if self.backend == "device":
             need = self.lib.redrafterGreedyAcceptWorkspaceSize(bs, slots)
             if self.workspace.numel() < need:
                 self.workspace = torch.empty(need, dtype=torch.uint8, device=self.device)
-            status = self.lib.redrafterGreedyAccept(*head, nb, bl, ptr(self.workspace), *tail, self._stream())
+            workspace = (ptr(self.workspace), self.workspace.numel())
+            status = self.lib.redrafterGreedyAccept(*head, nb, bl, *workspace, *tail, self._stream())
         else:
             status = self.lib.redrafterGreedyAcceptHost(*head, nb, bl, 256, *tail)
         self._check(status, "greedy accept")

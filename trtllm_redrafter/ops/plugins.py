@@ -6,7 +6,8 @@ TensorRT's headers are available (docs/plugins.md). It holds four ``IPluginV3`` 
     RedrafterPackBeams     draft_tokens [bs, nb, bl], position_ids_base [bs]
                            -> packed_tokens, gen_lengths, draft_indices, position_offsets,
                               packed_mask, packed_position_ids
-    RedrafterGreedyAccept  logits [bs, slots, V], draft_tokens, draft_indices, gen_lengths
+    RedrafterGreedyAccept  (version 2) logits [R, V] flat, row_offsets [bs], draft_tokens,
+                           draft_indices, gen_lengths (attribute max_batch_size)
                            -> num_accepted_tokens, accepted_beam_index, next_token, hidden_index,
                               path_indices, accepted_tokens
     RedrafterWarpSoftmax   logits [bs, slots, V], inverted_temperature [bs] or [1], gen_lengths
@@ -18,6 +19,11 @@ TensorRT's headers are available (docs/plugins.md). It holds four ``IPluginV3`` 
 Their exact contracts are the kernel headers (plugins/kernels/*.h) and the PyTorch reference
 (``tree.pack_beams``, ``accept.accept_greedy``; ``sampling.warp_logits`` + softmax,
 ``sampling.accept_sampling``).
+
+Every plugin lives in the namespace ``trtllm_redrafter``. ``load_plugin_library`` registers the
+creators there through the library's own ``redrafterRegisterPlugins`` (plugins/tensorrt/
+plugin_registration.h); a process started with ``LD_PRELOAD=<the library>`` has them registered before
+it runs (how trtllm-serve / executor workers / Triton find them: docs/plugins.md, "Serving").
 
 ``tensorrt``, ``tensorrt_llm`` and ``numpy`` are imported inside the functions that need them, so
 importing this module works on any machine (the CPU test suite checks that).
@@ -34,13 +40,16 @@ PLUGIN_LIBRARY_NAME = "libtrtllm_redrafter_plugins.so"
 DEFAULT_BUILD_DIR = Path(__file__).resolve().parents[2] / "plugins" / "build"
 
 PLUGIN_VERSION = "1"
-PLUGIN_NAMESPACE = ""
+GREEDY_ACCEPT_VERSION = "2"  # flat logits + row_offsets (version 1 took padded logits)
+PLUGIN_NAMESPACE = "trtllm_redrafter"  # kPluginNamespace, plugins/tensorrt/plugin_base.h
+REGISTER_FUNCTION = "redrafterRegisterPlugins"
 PACK_BEAMS_PLUGIN = "RedrafterPackBeams"
 GREEDY_ACCEPT_PLUGIN = "RedrafterGreedyAccept"
 WARP_SOFTMAX_PLUGIN = "RedrafterWarpSoftmax"
 SAMPLING_ACCEPT_PLUGIN = "RedrafterSamplingAccept"
 NUM_BEAMS_FIELD = "num_beams"
 BEAM_LENGTH_FIELD = "beam_length"
+MAX_BATCH_SIZE_FIELD = "max_batch_size"
 TOP_K_FIELD = "top_k"
 TOP_P_FIELD = "top_p"
 
@@ -100,29 +109,47 @@ def plugin_library_path(path: str | os.PathLike[str] | None = None) -> Path:
 
 
 def load_plugin_library(path: str | os.PathLike[str] | None = None) -> Any:
-    """Register the library's plugin creators with TensorRT's plugin registry (once per process).
+    """Register the library's plugin creators in TensorRT's plugin registry (once per process).
 
-    Returns the registry's library handle. Call it before building a network that uses the plugins
-    and before deserializing an engine that contains them.
+    Call it before building a network that uses the plugins and before deserializing an engine that
+    contains them. Returns the loaded library, or None when the plugins were registered already (a
+    process started with ``LD_PRELOAD`` naming the library).
     """
     import tensorrt as trt
 
+    if trt.get_plugin_registry().get_creator(PACK_BEAMS_PLUGIN, PLUGIN_VERSION, PLUGIN_NAMESPACE) is not None:
+        return None
     library = str(plugin_library_path(path))
     if library not in _loaded_libraries:
-        handle = trt.get_plugin_registry().load_library(library)
-        if handle is None:
-            raise RuntimeError(f"TensorRT could not load {library} (are its plugins registered already?)")
-        _loaded_libraries[library] = handle
+        _loaded_libraries[library] = _register_library(library)
     return _loaded_libraries[library]
 
 
-def plugin_creator(name: str) -> Any:
-    """The registered creator of plugin ``name`` (version 1, default namespace)."""
+def _register_library(library: str) -> Any:
+    """dlopen ``library`` and call its ``redrafterRegisterPlugins()``, which registers the creators in
+    the registry of the TensorRT this process has loaded, under PLUGIN_NAMESPACE."""
+    import ctypes
+
+    handle = ctypes.CDLL(library, mode=ctypes.RTLD_GLOBAL)
+    register = getattr(handle, REGISTER_FUNCTION)
+    register.restype = ctypes.c_int32
+    status = register()
+    if status < 0:
+        reason = "no libnvinfer is loaded in this process" if status == -1 else "the registry refused a creator"
+        raise RuntimeError(f"{library}: {REGISTER_FUNCTION}() failed ({status}): {reason}")
+    return handle
+
+
+def plugin_creator(name: str, version: str = PLUGIN_VERSION) -> Any:
+    """The registered creator of plugin ``name`` (namespace PLUGIN_NAMESPACE)."""
     import tensorrt as trt
 
-    creator = trt.get_plugin_registry().get_creator(name, PLUGIN_VERSION, PLUGIN_NAMESPACE)
+    creator = trt.get_plugin_registry().get_creator(name, version, PLUGIN_NAMESPACE)
     if creator is None:
-        raise RuntimeError(f"plugin {name} v{PLUGIN_VERSION} is not registered; call load_plugin_library() first")
+        raise RuntimeError(
+            f"plugin {name} v{version} is not registered in namespace {PLUGIN_NAMESPACE!r}; "
+            "call load_plugin_library() first"
+        )
     return creator
 
 
@@ -156,14 +183,14 @@ def warp_fields(top_k: int, top_p: float) -> Any:
     )
 
 
-def _add_plugin(name: str, inputs: list[Any], fields: Any) -> list[Any]:
+def _add_plugin(name: str, inputs: list[Any], fields: Any, version: str = PLUGIN_VERSION) -> list[Any]:
     """Add plugin ``name`` with attribute ``fields`` to the current TensorRT-LLM network; returns its
     outputs as TRT-LLM Tensors."""
     import tensorrt as trt
     from tensorrt_llm import default_trtnet
     from tensorrt_llm.functional import _create_tensor
 
-    plugin = plugin_creator(name).create_plugin(name, fields, trt.TensorRTPhase.BUILD)
+    plugin = plugin_creator(name, version).create_plugin(name, fields, trt.TensorRTPhase.BUILD)
     if plugin is None:
         raise RuntimeError(f"creating plugin {name} failed (see the TensorRT log)")
     layer = default_trtnet().add_plugin_v3([tensor.trt_tensor for tensor in inputs], [], plugin)
@@ -178,12 +205,44 @@ def pack_beams(draft_tokens: Any, position_ids_base: Any, num_beams: int, beam_l
     return PackedBeams(*_add_plugin(PACK_BEAMS_PLUGIN, [draft_tokens, position_ids_base], fields))
 
 
+def greedy_accept_fields(num_beams: int, beam_length: int, max_batch_size: int) -> Any:
+    """RedrafterGreedyAccept's attributes: num_beams, beam_length and max_batch_size (int32), which
+    sizes the workspace (int32 [max_batch_size, nb * (bl - 1) + 1])."""
+    import numpy as np
+    import tensorrt as trt
+
+    if num_beams < 1 or beam_length < 1 or not 1 <= max_batch_size <= 65535:
+        raise ValueError(
+            f"need num_beams >= 1, beam_length >= 1 and 1 <= max_batch_size <= 65535, "
+            f"got {num_beams}, {beam_length}, {max_batch_size}"
+        )
+    values = {NUM_BEAMS_FIELD: num_beams, BEAM_LENGTH_FIELD: beam_length, MAX_BATCH_SIZE_FIELD: max_batch_size}
+    return trt.PluginFieldCollection(
+        [
+            trt.PluginField(name, np.array([value], dtype=np.int32), trt.PluginFieldType.INT32)
+            for name, value in values.items()
+        ]
+    )
+
+
 def greedy_accept(
-    logits: Any, draft_tokens: Any, draft_indices: Any, gen_lengths: Any, num_beams: int, beam_length: int
+    logits_flat: Any,
+    row_offsets: Any,
+    draft_tokens: Any,
+    draft_indices: Any,
+    gen_lengths: Any,
+    num_beams: int,
+    beam_length: int,
+    max_batch_size: int,
 ) -> GreedyAcceptance:
-    """RedrafterGreedyAccept on TensorRT-LLM Tensors: logits fp32/fp16/bf16 [bs, slots, V], the rest int32."""
-    inputs = [logits, draft_tokens, draft_indices, gen_lengths]
-    return GreedyAcceptance(*_add_plugin(GREEDY_ACCEPT_PLUGIN, inputs, beam_shape_fields(num_beams, beam_length)))
+    """RedrafterGreedyAccept on TensorRT-LLM Tensors, on the step's logits as they are:
+    logits_flat fp32/fp16/bf16 [R, V] (every row of the step), row_offsets int32 [bs] (the flat row of
+    request b's packed slot 0: slot j is logits_flat[row_offsets[b] + j]), draft_tokens and
+    draft_indices int32 [bs, nb, bl], gen_lengths int32 [bs]. max_batch_size bounds bs (the engine
+    refuses a profile or a step above it)."""
+    inputs = [logits_flat, row_offsets, draft_tokens, draft_indices, gen_lengths]
+    fields = greedy_accept_fields(num_beams, beam_length, max_batch_size)
+    return GreedyAcceptance(*_add_plugin(GREEDY_ACCEPT_PLUGIN, inputs, fields, GREEDY_ACCEPT_VERSION))
 
 
 def warp_softmax(logits: Any, inverted_temperature: Any, gen_lengths: Any, top_k: int = 0, top_p: float = 1.0) -> Any:

@@ -7,7 +7,8 @@ explicit_draft_tokens mode and sets max_draft_len = nb * dl when the config has 
 see tensorrt_llm/builder.py) and ``Engine.save`` writes ``config.json`` + ``rank{r}.engine``.
 
 The engine directory also receives ``trtllm_redrafter.json`` (the base model directory, for the
-tokenizer, and the plugin library used). Like the converter, the builder never writes into a
+tokenizer, the plugin library used, and ``serve_env``: the LD_PRELOAD that any other process loading
+the engines needs, see ``serving_environment``). Like the converter, the builder never writes into a
 directory that holds anything but an earlier engine, and replaces an engine only with --overwrite.
 """
 
@@ -15,8 +16,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -81,6 +84,32 @@ def check_engine_dir(engine_dir: str | Path, overwrite: bool) -> None:
         raise RedrafterError(f"engine output {out} already holds an engine; pass --overwrite to replace it")
 
 
+def serving_environment(library: str | Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment setting a process needs to deserialize our engines without our Python code
+    (trtllm-serve and TensorRT-LLM's executor workers, Triton's tensorrtllm backend): LD_PRELOAD with
+    the plugin library first. A preloaded library registers its creators in namespace
+    "trtllm_redrafter" as the process starts (plugins/tensorrt/plugin_registration.h). Entries already
+    in ``environ``'s LD_PRELOAD are kept after it.
+
+    The engine cannot carry the library itself: TensorRT serializes plugin libraries "with
+    version-compatible engines" only (IBuilderConfig::setPluginsToSerialize, NvInfer.h, NVIDIA/TensorRT
+    v10.13.3 @ 94e2b9ef), whose deserialization needs IRuntime::setEngineHostCodeAllowed(true)
+    (samples/common/sampleEngines.cpp, same commit). TensorRT-LLM builds no such engine
+    (tensorrt_llm/builder.py @ 008b2b8d: Builder.create_builder_config never sets
+    BuilderFlag.VERSION_COMPATIBLE) and its runtime never allows host code
+    (cpp/tensorrt_llm/runtime/tllmRuntime.cpp @ 0165bd7a: TllmRuntime's constructor calls
+    createInferRuntime, then deserializeCudaEngine).
+    """
+    environ = os.environ if environ is None else environ
+    first = Path(library).resolve()
+
+    def same(entry: str) -> bool:  # an entry naming the library already (by path, or by file name)
+        return Path(entry).resolve() == first if "/" in entry else entry == first.name
+
+    others = [e for e in re.split(r"[: ]", environ.get("LD_PRELOAD", "")) if e and not same(e)]
+    return {"LD_PRELOAD": ":".join([str(first), *others])}
+
+
 def build_engines(
     checkpoint_dir: str | Path, engine_dir: str | Path, settings: BuildSettings, overwrite: bool = False
 ) -> Path:
@@ -142,6 +171,7 @@ def build_engines(
             "checkpoint": str(Path(checkpoint_dir).resolve()),
             "base_model": _base_model_of(checkpoint_dir),
             "plugin_library": str(library),
+            "serve_env": serving_environment(library, environ={}),
             "settings": asdict(settings),
         }
         (tmp / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2) + "\n")
@@ -153,6 +183,8 @@ def build_engines(
             new.replace(out / new.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    preload = serving_environment(library, environ={})["LD_PRELOAD"]
+    print(f"[trtllm-redrafter] any other process that loads {out} needs LD_PRELOAD={preload}", file=sys.stderr)
     return out
 
 
