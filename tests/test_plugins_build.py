@@ -81,30 +81,41 @@ def test_device_launcher_reports_missing_gpu(tmp_path: Path):
     assert lib.redrafterPackBeams(p, p, 1, 1, 1, p, p, p, p, p, p, None) == 4  # kCudaError, no crash
 
 
-def ptxas_static_shared_bytes(nvcc: str, source: Path, kernel: str, tmp_path: Path) -> int:
-    """The static shared memory ptxas reports for the entry function whose name contains `kernel`
-    (sm_90; no "smem" in its line means 0)."""
+def ptxas_static_shared_bytes(nvcc: str, source: Path, kernel: str, tmp_path: Path) -> set[int]:
+    """The static shared memory ptxas reports for every entry function whose name contains `kernel`
+    (sm_90; no "smem" in its line means 0), and that no such entry spills or has a stack frame."""
     log = run([nvcc, "-std=c++17", "-O3", "-gencode", "arch=compute_90,code=sm_90", "-Xptxas", "-v", "-c",
                str(source), "-o", str(tmp_path / f"{source.stem}.o")])  # fmt: skip
     lines = log.splitlines()
     starts = [i for i, line in enumerate(lines) if "Compiling entry function" in line and kernel in line]
-    assert len(starts) == 1, log
-    usage = next(line for line in lines[starts[0] + 1 :] if "Used" in line and "registers" in line)
-    match = re.search(r"(\d+) bytes smem", usage)
-    return int(match.group(1)) if match else 0
+    assert starts, log
+    found = set()
+    for start in starts:
+        frame = next(line for line in lines[start + 1 :] if "stack frame" in line)
+        assert "0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads" in frame, frame
+        usage = next(line for line in lines[start + 1 :] if "Used" in line and "registers" in line)
+        match = re.search(r"(\d+) bytes smem", usage)
+        found.add(int(match.group(1)) if match else 0)
+    return found
 
 
 def test_static_shared_memory_is_what_the_headers_count(tmp_path: Path):
     """The launchers' (and the plugins' configure-time) shared-memory limits count static memory as
-    the headers say: none for pack_beams, samplingStaticSharedBytes() for sampling_accept."""
+    the headers say: none for pack_beams, samplingStaticSharedBytes() for sampling_accept,
+    fusedStaticSharedBytes() for fused_sampling_accept; none of them spills or has a stack frame."""
     nvcc = require_nvcc()
     host = ctypes.CDLL(str(build_libs.build_host_library(tmp_path / "host")))
     host.redrafterSamplingStaticSharedBytes.restype = ctypes.c_size_t
     static = host.redrafterSamplingStaticSharedBytes()
     assert static == 4176
     kernels = PLUGINS / "kernels"
-    assert ptxas_static_shared_bytes(nvcc, kernels / "sampling_accept.cu", "samplingAcceptKernel", tmp_path) == static
-    assert ptxas_static_shared_bytes(nvcc, kernels / "pack_beams.cu", "packBeamsKernel", tmp_path) == 0
+    assert ptxas_static_shared_bytes(nvcc, kernels / "sampling_accept.cu", "samplingAcceptKernel", tmp_path) == {static}
+    assert ptxas_static_shared_bytes(nvcc, kernels / "pack_beams.cu", "packBeamsKernel", tmp_path) == {0}
+    host.redrafterFusedStaticSharedBytes.restype = ctypes.c_size_t
+    fused = host.redrafterFusedStaticSharedBytes()
+    assert fused == 3216
+    fused_kernel = ptxas_static_shared_bytes(nvcc, kernels / "fused_sampling_accept.cu", "fusedSampling", tmp_path)
+    assert fused_kernel == {fused}  # all three logits dtypes
 
 
 @pytest.mark.skipif(Path("/dev/nvidia0").exists(), reason="a launch that passes the checks needs no GPU to fail")
@@ -125,6 +136,16 @@ def test_launchers_refuse_what_does_not_fit_and_nothing_else(tmp_path: Path):
         return lib.redrafterSamplingAccept(p, p, p, p, p, p, 0, 1, 1, 1, nb, 2, *[p] * 6, None)
 
     assert (sampling(3748), sampling(3749)) == (4, 3)
+
+    fused = lib.redrafterFusedSamplingAccept
+    fused.restype = ctypes.c_int32
+    fused.argtypes = [ctypes.c_void_p] + [ctypes.c_int32] * 3 + [ctypes.c_void_p] * 2 + [ctypes.c_int32] * 2
+    fused.argtypes += [ctypes.c_void_p] * 5 + [ctypes.c_int32] * 6 + [ctypes.c_float] + [ctypes.c_void_p] * 7
+
+    def fused_sampling(nb: int, vocab: int = 8) -> int:
+        return fused(p, 0, 4, vocab, p, p, 0, 1, p, p, p, p, p, 0, 1, 1, nb, 2, 0, 1.0, *[p] * 6, None)
+
+    assert (fused_sampling(3828), fused_sampling(3829), fused_sampling(4, 1 << 22)) == (4, 3, 3)
 
     def pack(nb: int, bl: int) -> int:
         return lib.redrafterPackBeams(p, p, 1, nb, bl, p, p, p, p, p, p, None)
@@ -229,6 +250,7 @@ def check_registration_through_ld_preload(tmp_path: Path, includes: list[str], t
             ("RedrafterGreedyAccept", "2"),
             ("RedrafterWarpSoftmax", "1"),
             ("RedrafterSamplingAccept", "1"),
+            ("RedrafterFusedSamplingAccept", "1"),
         ]
     )
 

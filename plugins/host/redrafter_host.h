@@ -45,6 +45,20 @@ extern "C"
         int32_t* numAcceptedTokens, int32_t* acceptedBeamIndex, int32_t* nextToken, int32_t* hiddenIndex,
         int32_t* pathIndices, int32_t* acceptedTokens);
 
+    // plugins/kernels/fused_sampling_accept.h (flat logits [numRows, V] with rowOffsets, as packed_argmax).
+    // `emulatedThreads` (>= 1) threads take the row's units round-robin and form the scan tiles;
+    // every sum is exact, so any count gives the same result.
+    RD_API int32_t redrafterFusedSamplingAcceptHost(void const* logits, int32_t logitsDtype, int32_t numRows,
+        int32_t V, int32_t const* rowOffsets, void const* invTemperature, int32_t temperatureDtype,
+        int32_t temperatureCount, int32_t const* draftTokens, int32_t const* draftIndices, int32_t const* genLengths,
+        void const* randValidation, void const* randSample, int32_t randDtype, int32_t bs, int32_t numSlots, int32_t nb,
+        int32_t bl, int32_t topK, float topP, int32_t emulatedThreads, int32_t* numAcceptedTokens,
+        int32_t* acceptedBeamIndex, int32_t* nextToken, int32_t* hiddenIndex, int32_t* pathIndices,
+        int32_t* acceptedTokens);
+
+    // fusedStaticSharedBytes(): the fused kernel's static shared memory (fused_sampling_accept.h).
+    RD_API size_t redrafterFusedStaticSharedBytes();
+
     // samplingStaticSharedBytes(): the sampling kernel's static shared memory (sampling_accept.h).
     RD_API size_t redrafterSamplingStaticSharedBytes();
 

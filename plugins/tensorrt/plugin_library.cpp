@@ -7,6 +7,7 @@
 // plugin_registration.cpp instead, under that namespace explicitly; a library loaded any other way
 // registers nothing by itself (loadLibrary fails if a creator is already registered).
 #include "../common/host_device.h"
+#include "fused_sampling_accept_plugin.h"
 #include "greedy_accept_plugin.h"
 #include "pack_beams_plugin.h"
 #include "plugin_logging.h"
@@ -26,8 +27,9 @@ extern "C" RD_API nvinfer1::IPluginCreatorInterface* const* getCreators(int32_t&
     static redrafter::trt::GreedyAcceptPluginCreator greedyAccept;
     static redrafter::trt::WarpSoftmaxPluginCreator warpSoftmax;
     static redrafter::trt::SamplingAcceptPluginCreator samplingAccept;
+    static redrafter::trt::FusedSamplingAcceptPluginCreator fusedSamplingAccept;
     static nvinfer1::IPluginCreatorInterface* const creators[]
-        = {&packBeams, &greedyAccept, &warpSoftmax, &samplingAccept};
+        = {&packBeams, &greedyAccept, &warpSoftmax, &samplingAccept, &fusedSamplingAccept};
     nbCreators = static_cast<int32_t>(sizeof(creators) / sizeof(creators[0]));
     return creators;
 }

@@ -1,8 +1,9 @@
 // Host-only harness for libtrtllm_redrafter_plugins.so, compiled against TensorRT's public headers.
 //
 // It needs neither libnvinfer nor a GPU: the plugin interfaces are virtual, so the harness plays
-// TensorRT's part itself. It calls the library's getCreators() entry point, creates all four plugins
-// (RedrafterPackBeams, RedrafterGreedyAccept, RedrafterWarpSoftmax, RedrafterSamplingAccept) from
+// TensorRT's part itself. It calls the library's getCreators() entry point, creates all five plugins
+// (RedrafterPackBeams, RedrafterGreedyAccept, RedrafterWarpSoftmax, RedrafterSamplingAccept,
+// RedrafterFusedSamplingAccept) from
 // PluginFieldCollections, and checks names, versions, capability interfaces, output types,
 // output shapes (through a small IExprBuilder of its own), supported formats, workspace size,
 // configure / onShapeChange validation (the shared-memory and workspace limits the launchers enforce
@@ -747,6 +748,182 @@ void checkSamplingAccept()
         tag + "enqueue of an empty batch is a no-op");
 }
 
+// RedrafterFusedSamplingAccept: num_beams, beam_length, top_k, top_p.
+std::unique_ptr<Fields> fusedFields(int32_t const* nb, int32_t const* bl, int32_t const* topK, float const* topP)
+{
+    auto f = beamFields(nb, bl);
+    if (topK != nullptr)
+    {
+        f->fields.emplace_back("top_k", topK, PluginFieldType::kINT32, 1);
+    }
+    if (topP != nullptr)
+    {
+        f->fields.emplace_back("top_p", topP, PluginFieldType::kFLOAT32, 1);
+    }
+    f->fc.nbFields = static_cast<int32_t>(f->fields.size());
+    f->fc.fields = f->fields.data();
+    return f;
+}
+
+// "nb,bl,topK,topP" as serialized, or "" when the fields are not as expected.
+std::string serializedFused(IPluginV3* p)
+{
+    PluginFieldCollection const* fc = runtime(p)->getFieldsToSerialize();
+    if (fc == nullptr || fc->nbFields != 4)
+    {
+        return "";
+    }
+    std::string out;
+    char const* const names[4] = {"num_beams", "beam_length", "top_k", "top_p"};
+    for (int32_t k = 0; k < 4; ++k)
+    {
+        PluginField const& f = fc->fields[k];
+        bool const isFloat = k == 3;
+        if (std::strcmp(f.name, names[k]) != 0 || f.length != 1 || f.data == nullptr
+            || f.type != (isFloat ? PluginFieldType::kFLOAT32 : PluginFieldType::kINT32))
+        {
+            return "";
+        }
+        out += (k ? "," : "")
+            + (isFloat ? std::to_string(*static_cast<float const*>(f.data))
+                       : std::to_string(*static_cast<int32_t const*>(f.data)));
+    }
+    return out;
+}
+
+// The fused plugin's inputs: logits [R, V], row_offsets, inverted_temperature, draft_tokens,
+// draft_indices, gen_lengths, rand_validation, rand_sample (bs requests, nb = 3, bl = 4).
+std::vector<DynamicPluginTensorDesc> fusedIo(DataType logits, int64_t rows, int64_t vocab, int64_t bs, int32_t nb)
+{
+    std::vector<DynamicPluginTensorDesc> io = {dynamicDesc(logits, {rows, vocab}), dynamicDesc(DataType::kINT32, {bs}),
+        dynamicDesc(DataType::kFLOAT, {bs}), dynamicDesc(DataType::kINT32, {bs, nb, 4}),
+        dynamicDesc(DataType::kINT32, {bs, nb, 4}), dynamicDesc(DataType::kINT32, {bs}),
+        dynamicDesc(DataType::kHALF, {bs, nb, 3}), dynamicDesc(DataType::kHALF, {bs})};
+    for (int k = 0; k < 6; ++k)
+    {
+        io.push_back(dynamicDesc(DataType::kINT32, {bs}));
+    }
+    return io;
+}
+
+void checkFusedSamplingAccept()
+{
+    char const* name = "RedrafterFusedSamplingAccept";
+    std::string const tag = std::string(name) + ": ";
+    IPluginCreatorV3One* creator = creatorNamed(name);
+    if (!checkCreator(tag, creator))
+    {
+        return;
+    }
+    PluginFieldCollection const* names = creator->getFieldNames();
+    check(names != nullptr && names->nbFields == 4 && std::strcmp(names->fields[0].name, "num_beams") == 0
+            && std::strcmp(names->fields[1].name, "beam_length") == 0 && std::strcmp(names->fields[2].name, "top_k") == 0
+            && std::strcmp(names->fields[3].name, "top_p") == 0 && names->fields[2].type == PluginFieldType::kINT32
+            && names->fields[3].type == PluginFieldType::kFLOAT32,
+        tag + "field names num_beams, beam_length, top_k (int32), top_p (float32)");
+    int32_t const nb = 3;
+    int32_t const bl = 4;
+    int32_t const topK = 50;
+    float const topP = 0.9f;
+    int32_t const negative = -1;
+    float const above = 1.5f;
+    check(creator->createPlugin(name, &fusedFields(&nb, &bl, &topK, nullptr)->fc, TensorRTPhase::kBUILD) == nullptr
+            && creator->createPlugin(name, &fusedFields(&nb, &bl, &negative, &topP)->fc, TensorRTPhase::kBUILD) == nullptr
+            && creator->createPlugin(name, &fusedFields(&nb, &bl, &topK, &above)->fc, TensorRTPhase::kBUILD) == nullptr
+            && creator->createPlugin(name, &fusedFields(&negative, &bl, &topK, &topP)->fc, TensorRTPhase::kBUILD)
+                == nullptr,
+        tag + "missing top_p, top_k = -1, top_p = 1.5 and num_beams = -1 are rejected");
+    std::unique_ptr<IPluginV3> plugin(
+        creator->createPlugin(name, &fusedFields(&nb, &bl, &topK, &topP)->fc, TensorRTPhase::kBUILD));
+    check(plugin != nullptr, tag + "created from num_beams=3, beam_length=4, top_k=50, top_p=0.9");
+    if (!plugin)
+    {
+        return;
+    }
+    IPluginV3OneBuild* b = build(plugin.get());
+    IPluginV3OneRuntime* r = runtime(plugin.get());
+    std::string const expected = "3,4,50," + std::to_string(0.9f);
+    std::unique_ptr<IPluginV3> restored(creator->createPlugin(name, r->getFieldsToSerialize(), TensorRTPhase::kRUNTIME));
+    std::unique_ptr<IPluginV3> cloned(plugin->clone());
+    check(serializedFused(plugin.get()) == expected && restored != nullptr
+            && serializedFused(restored.get()) == expected && cloned != nullptr
+            && serializedFused(cloned.get()) == expected
+            && std::strcmp(core(restored.get())->getPluginNamespace(), kNamespace) == 0,
+        tag + "serializes its four attributes; runtime-phase createPlugin and clone round-trip");
+    check(b->getNbOutputs() == 6, tag + "six outputs");
+
+    DataType out[6];
+    bool typesOk = true;
+    for (DataType logits : {DataType::kFLOAT, DataType::kHALF, DataType::kBF16})
+    {
+        DataType in[8] = {logits, DataType::kINT32, DataType::kBF16, DataType::kINT32, DataType::kINT32,
+            DataType::kINT32, DataType::kFLOAT, DataType::kFLOAT};
+        typesOk = typesOk && b->getOutputDataTypes(out, 6, in, 8) == 0 && out[5] == DataType::kINT32;
+    }
+    check(typesOk, tag + "float32 / float16 / bfloat16 logits accepted, int32 outputs");
+    DataType mixed[8] = {DataType::kHALF, DataType::kINT32, DataType::kFLOAT, DataType::kINT32, DataType::kINT32,
+        DataType::kINT32, DataType::kFLOAT, DataType::kHALF};
+    DataType intLogits[8] = {DataType::kINT32, DataType::kINT32, DataType::kFLOAT, DataType::kINT32,
+        DataType::kINT32, DataType::kINT32, DataType::kFLOAT, DataType::kFLOAT};
+    check(b->getOutputDataTypes(out, 6, mixed, 8) != 0 && b->getOutputDataTypes(out, 6, intLogits, 8) != 0,
+        tag + "uniforms of two types and int32 logits rejected");
+
+    Builder values;
+    ExprBuilder exprs(&values);
+    DimsExprs inputs[8] = {dimsOf(values, {37, 32000}, {false, false}), dimsOf(values, {5}, {false}),
+        dimsOf(values, {1}, {true}), dimsOf(values, {5, 3, 4}, {false, true, true}),
+        dimsOf(values, {5, 3, 4}, {false, true, true}), dimsOf(values, {5}, {false}),
+        dimsOf(values, {5, 3, 3}, {false, true, true}), dimsOf(values, {5}, {false})};
+    DimsExprs outputs[6];
+    check(b->getOutputShapes(inputs, 8, nullptr, 0, outputs, 6, exprs) == 0
+            && valuesOf(outputs[0]) == std::vector<int64_t>{5} && valuesOf(outputs[5]) == std::vector<int64_t>{5, 4},
+        tag + "shapes inferred: [bs] x4, [bs, bl] x2");
+    inputs[6] = dimsOf(values, {5, 3, 4}, {false, true, true});
+    check(b->getOutputShapes(inputs, 8, nullptr, 0, outputs, 6, exprs) != 0,
+        tag + "rand_validation [bs, nb, bl] (not bl-1) rejected");
+
+    std::vector<DynamicPluginTensorDesc> io = fusedIo(DataType::kBF16, 41, 32000, 8, 3);
+    bool formats = true;
+    for (int pos = 0; pos < 14; ++pos)
+    {
+        formats = formats && b->supportsFormatCombination(pos, io.data(), 8, 6);
+    }
+    check(formats, tag + "bf16 logits, float32 temperature, half uniforms and int32 elsewhere supported");
+    io[7].desc.type = DataType::kFLOAT;
+    check(!b->supportsFormatCombination(7, io.data(), 8, 6), tag + "rand_sample of another type rejected");
+    io[7].desc.type = DataType::kHALF;
+    check(b->configurePlugin(io.data(), 8, io.data() + 8, 6) == 0 && b->getWorkspaceSize(io.data(), 8, io.data() + 8, 6) == 0,
+        tag + "configure; no workspace");
+    std::vector<DynamicPluginTensorDesc> huge = fusedIo(DataType::kBF16, 41, int64_t{1} << 22, 8, 3);
+    check(b->configurePlugin(huge.data(), 8, huge.data() + 8, 6) != 0, tag + "configure refuses V = 2^22");
+    bool sharedLimit = true; // 3216 bytes static + 12 per beam within 48 KiB: 3828 beams fit, 3829 do not
+    for (auto [beams, fits] : {std::pair<int32_t, bool>{3828, true}, std::pair<int32_t, bool>{3829, false}})
+    {
+        std::unique_ptr<IPluginV3> wide(
+            creator->createPlugin(name, &fusedFields(&beams, &bl, &topK, &topP)->fc, TensorRTPhase::kBUILD));
+        std::vector<DynamicPluginTensorDesc> wideIo = fusedIo(DataType::kBF16, 41, 32000, 8, beams);
+        sharedLimit = sharedLimit && wide != nullptr
+            && (build(wide.get())->configurePlugin(wideIo.data(), 8, wideIo.data() + 8, 6) == 0) == fits;
+    }
+    check(sharedLimit, tag + "configure accepts 3828 beams, refuses 3829 (shared memory > 48 KiB)");
+
+    auto runtimeIo = [](int64_t bs, int64_t temperatures) {
+        return std::vector<PluginTensorDesc>{runtimeDesc(DataType::kBF16, {29, 100}), runtimeDesc(DataType::kINT32, {bs}),
+            runtimeDesc(DataType::kFLOAT, {temperatures}), runtimeDesc(DataType::kINT32, {bs, 3, 4}),
+            runtimeDesc(DataType::kINT32, {bs, 3, 4}), runtimeDesc(DataType::kINT32, {bs}),
+            runtimeDesc(DataType::kFLOAT, {bs, 3, 3}), runtimeDesc(DataType::kFLOAT, {bs})};
+    };
+    std::vector<PluginTensorDesc> rout(6, runtimeDesc(DataType::kINT32, {2}));
+    std::vector<PluginTensorDesc> rin = runtimeIo(2, 2);
+    check(r->onShapeChange(rin.data(), 8, rout.data(), 6) == 0 && r->onShapeChange(runtimeIo(2, 1).data(), 8, rout.data(), 6) == 0,
+        tag + "onShapeChange accepts bs or 1 temperatures");
+    check(r->onShapeChange(runtimeIo(2, 3).data(), 8, rout.data(), 6) != 0, tag + "3 temperatures for bs 2 rejected");
+    rin[7] = runtimeDesc(DataType::kFLOAT, {3});
+    check(r->onShapeChange(rin.data(), 8, rout.data(), 6) != 0, tag + "rand_sample batch mismatch rejected");
+    check(r->enqueue(runtimeIo(0, 1).data(), rout.data(), nullptr, nullptr, nullptr, nullptr) == 0,
+        tag + "enqueue of an empty batch is a no-op");
+}
+
 struct WarpFieldValues
 {
     int32_t topK;
@@ -1013,11 +1190,12 @@ int main()
 {
     int32_t n = -1;
     IPluginCreatorInterface* const* creators = getCreators(n);
-    check(creators != nullptr && n == 4, "getCreators returns four creators");
+    check(creators != nullptr && n == 5, "getCreators returns five creators");
     checkPackBeams();
     checkGreedyAccept();
     checkWarpSoftmax();
     checkSamplingAccept();
+    checkFusedSamplingAccept();
     checkRegistration();
     checkLogging();
     std::printf("harness: %d checks, %d failed\n", gChecks, gFailures);

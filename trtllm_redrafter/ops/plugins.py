@@ -1,7 +1,7 @@
 """Load the ReDrafter TensorRT plugin library and add its plugins to a TensorRT-LLM network.
 
 The library is ``libtrtllm_redrafter_plugins.so``, built by ``plugins/CMakeLists.txt`` where
-TensorRT's headers are available (docs/plugins.md). It holds four ``IPluginV3`` plugins:
+TensorRT's headers are available (docs/plugins.md). It holds five ``IPluginV3`` plugins:
 
     RedrafterPackBeams     draft_tokens [bs, nb, bl], position_ids_base [bs]
                            -> packed_tokens, gen_lengths, draft_indices, position_offsets,
@@ -15,6 +15,11 @@ TensorRT's headers are available (docs/plugins.md). It holds four ``IPluginV3`` 
     RedrafterSamplingAccept probs [bs, slots, V], draft_tokens, draft_indices, gen_lengths,
                            rand_validation [bs, nb, bl-1], rand_sample [bs]
                            -> the six outputs of RedrafterGreedyAccept, next_token sampled
+    RedrafterFusedSamplingAccept  logits [R, V] flat, row_offsets [bs], inverted_temperature [bs]
+                           or [1], draft_tokens, draft_indices, gen_lengths, rand_validation,
+                           rand_sample (attributes num_beams, beam_length, top_k, top_p)
+                           -> the same six outputs: warp + sampling acceptance in one kernel that
+                              reads only the rows the walk visits (what the sampling engine uses)
 
 Their exact contracts are the kernel headers (plugins/kernels/*.h) and the PyTorch reference
 (``tree.pack_beams``, ``accept.accept_greedy``; ``sampling.warp_logits`` + softmax,
@@ -47,6 +52,7 @@ PACK_BEAMS_PLUGIN = "RedrafterPackBeams"
 GREEDY_ACCEPT_PLUGIN = "RedrafterGreedyAccept"
 WARP_SOFTMAX_PLUGIN = "RedrafterWarpSoftmax"
 SAMPLING_ACCEPT_PLUGIN = "RedrafterSamplingAccept"
+FUSED_SAMPLING_ACCEPT_PLUGIN = "RedrafterFusedSamplingAccept"
 NUM_BEAMS_FIELD = "num_beams"
 BEAM_LENGTH_FIELD = "beam_length"
 MAX_BATCH_SIZE_FIELD = "max_batch_size"
@@ -268,3 +274,44 @@ def sampling_accept(
     rand_validation [bs, nb, bl-1] and rand_sample [bs] of one type (fp32/fp16/bf16)."""
     inputs = [probs, draft_tokens, draft_indices, gen_lengths, rand_validation, rand_sample]
     return SamplingAcceptance(*_add_plugin(SAMPLING_ACCEPT_PLUGIN, inputs, beam_shape_fields(num_beams, beam_length)))
+
+
+def fused_sampling_fields(num_beams: int, beam_length: int, top_k: int, top_p: float) -> Any:
+    """RedrafterFusedSamplingAccept's attributes: num_beams, beam_length, top_k (int32) and top_p (float32)."""
+    import numpy as np
+    import tensorrt as trt
+
+    if num_beams < 1 or beam_length < 1 or top_k < 0 or not 0.0 < top_p <= 1.0:  # NaN fails the last test
+        raise ValueError(
+            f"need num_beams >= 1, beam_length >= 1, top_k >= 0 and 0 < top_p <= 1, "
+            f"got {num_beams}, {beam_length}, {top_k}, {top_p}"
+        )
+    ints = {NUM_BEAMS_FIELD: num_beams, BEAM_LENGTH_FIELD: beam_length, TOP_K_FIELD: top_k}
+    fields = [trt.PluginField(k, np.array([v], dtype=np.int32), trt.PluginFieldType.INT32) for k, v in ints.items()]
+    fields.append(trt.PluginField(TOP_P_FIELD, np.array([top_p], dtype=np.float32), trt.PluginFieldType.FLOAT32))
+    return trt.PluginFieldCollection(fields)
+
+
+def fused_sampling_accept(
+    logits_flat: Any,
+    row_offsets: Any,
+    inverted_temperature: Any,
+    draft_tokens: Any,
+    draft_indices: Any,
+    gen_lengths: Any,
+    rand_validation: Any,
+    rand_sample: Any,
+    num_beams: int,
+    beam_length: int,
+    top_k: int = 0,
+    top_p: float = 1.0,
+) -> SamplingAcceptance:
+    """RedrafterFusedSamplingAccept on TensorRT-LLM Tensors: the warped softmax and exact sampling
+    acceptance in one plugin, on the step's logits as they are (logits_flat fp32/fp16/bf16 [R, V],
+    row_offsets int32 [bs] as greedy_accept's), inverted_temperature fp32/fp16/bf16 [bs] or [1],
+    draft_tokens / draft_indices int32 [bs, nb, bl], gen_lengths int32 [bs], rand_validation
+    [bs, nb, bl-1] and rand_sample [bs] of one float type. No [bs, slots, V] probabilities exist."""
+    inputs = [logits_flat, row_offsets, inverted_temperature, draft_tokens, draft_indices, gen_lengths]
+    inputs += [rand_validation, rand_sample]
+    fields = fused_sampling_fields(num_beams, beam_length, top_k, top_p)
+    return SamplingAcceptance(*_add_plugin(FUSED_SAMPLING_ACCEPT_PLUGIN, inputs, fields))
