@@ -41,7 +41,7 @@ def test_real_model_round_trip(smol_dir, smol_drafter, tmp_path, tp, dtype):
         )
     )
     config, shards = load_shards(result.output_dir)
-    assert (config["architecture"], config["base_model_architecture"]) == ("ReDrafterForCausalLM", "LlamaForCausalLM")
+    assert (config["architecture"], config["base_model_architecture"]) == ("ReDrafterForLLaMALM", "LlamaForCausalLM")
     assert (config["num_attention_heads"], config["num_key_value_heads"], config["vocab_size"]) == (9, 3, SMOL_VOCAB)
     assert config["tie_word_embeddings"] is True and config["rotary_base"] == 100000.0
     base, head = reassemble(config, shards)

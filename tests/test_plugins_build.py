@@ -219,6 +219,7 @@ def test_trt_wrappers_against_headers(tmp_path: Path, trt_include: Path):
     run(["g++", "-std=c++17", "-Wall", "-Wextra", "-Werror", *includes, harness_src, *link, "-o", str(harness)])
     output = run([str(harness)])
     assert output.rstrip().endswith(", 0 failed"), output
+    print(trt_include, output.strip().splitlines()[-1])  # the check count, for docs/plugins.md
     check_registration_through_ld_preload(tmp_path, includes, trt_include, build / "libtrtllm_redrafter_plugins.so")
 
 

@@ -134,3 +134,17 @@ def test_cli_beam_shape_is_given_only_when_typed():
     assert (cfg.num_beams, cfg.draft_len) == (DecodeConfig.num_beams, DecodeConfig.draft_len)
     args = parser.parse_args(["run", "hi", "--num-beams", "8"])
     assert beam_shape_given(args) == frozenset({"num_beams"}) and decode_config(args).num_beams == 8
+
+
+def test_the_executor_is_found_under_either_name():
+    """ModelRunnerCpp keeps its executor as .executor in some releases and .session in others (0.20 era)."""
+    from trtllm_redrafter.trtllm.runtime import runner_executor
+
+    executor = types.SimpleNamespace(enqueue_requests=lambda requests: [])
+    assert runner_executor(types.SimpleNamespace(executor=executor)) is executor
+    assert runner_executor(types.SimpleNamespace(session=executor)) is executor
+    assert runner_executor(types.SimpleNamespace(executor=None, session=executor)) is executor
+    gpt_session = types.SimpleNamespace(generate=lambda *a: None)  # the pre-executor GptSession: no enqueue
+    for runner in (types.SimpleNamespace(), types.SimpleNamespace(session=gpt_session)):
+        with pytest.raises(RedrafterError, match="holds no executor"):
+            runner_executor(runner)

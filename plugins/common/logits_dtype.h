@@ -96,6 +96,30 @@ struct LogitsTraits<LogitsDtype::kBFloat16>
     }
 };
 
+// One naturally aligned 4- or 2-byte element. On the device a typed load (one LDG of that width;
+// memcpy through bytes would compile to byte loads), on the host memcpy (no aliasing questions).
+RD_HD uint32_t loadAligned32(unsigned char const* p)
+{
+#if defined(__CUDA_ARCH__)
+    return *reinterpret_cast<uint32_t const*>(p);
+#else
+    uint32_t raw;
+    std::memcpy(&raw, p, 4);
+    return raw;
+#endif
+}
+
+RD_HD uint16_t loadAligned16(unsigned char const* p)
+{
+#if defined(__CUDA_ARCH__)
+    return *reinterpret_cast<uint16_t const*>(p);
+#else
+    uint16_t raw;
+    std::memcpy(&raw, p, 2);
+    return raw;
+#endif
+}
+
 // Element `index` of a contiguous buffer of a known runtime `dtype` (LogitsDtype value), decoded to
 // float exactly. For small per-row inputs (temperatures, uniforms) read one element at a time.
 RD_HD float decodeElementAt(void const* base, int32_t dtype, size_t index)
@@ -103,12 +127,9 @@ RD_HD float decodeElementAt(void const* base, int32_t dtype, size_t index)
     auto const* bytes = static_cast<unsigned char const*>(base);
     if (dtype == static_cast<int32_t>(LogitsDtype::kFloat32))
     {
-        uint32_t raw;
-        std::memcpy(&raw, bytes + index * 4, 4);
-        return bitsToFloat(raw);
+        return bitsToFloat(loadAligned32(bytes + index * 4));
     }
-    uint16_t raw;
-    std::memcpy(&raw, bytes + index * 2, 2);
+    uint16_t const raw = loadAligned16(bytes + index * 2);
     return dtype == static_cast<int32_t>(LogitsDtype::kFloat16) ? halfBitsToFloat(raw) : bfloat16BitsToFloat(raw);
 }
 

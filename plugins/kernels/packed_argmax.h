@@ -98,19 +98,15 @@ RD_HD int64_t packedSlotRow(int32_t rowOffset, int32_t genLength, int32_t numRow
     return real ? row : -1;
 }
 
-// Raw bits of element v of a row (2 or 4 bytes, naturally aligned).
+// Raw bits of element v of a row (2 or 4 bytes, naturally aligned: one load of that width).
 template <int32_t Bytes>
 RD_HD uint32_t loadElementBits(unsigned char const* row, int32_t v)
 {
     if (Bytes == 4)
     {
-        uint32_t raw;
-        std::memcpy(&raw, row + static_cast<size_t>(v) * 4, 4);
-        return raw;
+        return loadAligned32(row + static_cast<size_t>(v) * 4);
     }
-    uint16_t raw;
-    std::memcpy(&raw, row + static_cast<size_t>(v) * 2, 2);
-    return raw;
+    return loadAligned16(row + static_cast<size_t>(v) * 2);
 }
 
 // 16 aligned bytes as four little-endian 32-bit words.

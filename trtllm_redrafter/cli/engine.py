@@ -38,7 +38,7 @@ def add_checkpoint_args(p: argparse.ArgumentParser) -> None:
         "--naming",
         default=DEFAULT_NAMING,
         choices=list(REDRAFTER_ARCHITECTURES),
-        help="TensorRT-LLM release whose ReDrafter architecture name config.json uses",
+        help="ReDrafter architecture name in config.json: 1.1 for TensorRT-LLM 1.0-1.2.x (default), 0.20 for 0.20/0.21",
     )
     p.add_argument("--drafter-seed", type=int, default=0, help="seed of a freshly initialised drafter")
     p.add_argument("--overwrite", action="store_true", help="replace an existing, different checkpoint / engine")

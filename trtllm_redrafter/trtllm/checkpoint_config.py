@@ -63,7 +63,10 @@ REDRAFTER_ARCHITECTURES: dict[str, dict[str, str]] = {
         "Qwen2ForCausalLM": "ReDrafterForQWenLM",
     },
 }
-DEFAULT_NAMING = "0.20"  # the release pinned in docker/Dockerfile
+# "1.1" names every release from 1.0 to 1.2.x (models/redrafter/model.py @ 1d263f15, models/__init__.py
+# @ 02267d3d: ReDrafterForLLaMALM / ReDrafterForQWenLM, no ReDrafterForCausalLM); docker/Dockerfile pins 1.2.1.
+# Convert with --naming 0.20 for the 0.20 / 0.21 images (model.py @ 06255cb7: ReDrafterForCausalLM).
+DEFAULT_NAMING = "1.1"
 
 
 def base_config(spec: BaseModelSpec, dtype: str, tp_size: int, use_parallel_embedding: bool) -> dict:

@@ -139,6 +139,21 @@ class RequestStream:
         self.final = self.final or is_final
 
 
+def runner_executor(runner: Any) -> Any:
+    """The ``tensorrt_llm.bindings.executor.Executor`` a ``ModelRunnerCpp`` holds. Versions name the
+    attribute differently: ``self.executor`` (NVIDIA/TensorRT-LLM tensorrt_llm/runtime/model_runner_cpp.py
+    @ 03832911) or ``self.session`` (the same file in a 0.20-era tree, Ataraksia/TensorRT-LLM @ 03b5e999,
+    ``ModelRunnerCpp.__init__``: ``self.session = executor``). Both are tried; neither is one clear error."""
+    for name in ("executor", "session"):
+        candidate = getattr(runner, name, None)
+        if candidate is not None and hasattr(candidate, "enqueue_requests"):
+            return candidate
+    raise RedrafterError(
+        "this TensorRT-LLM's ModelRunnerCpp holds no executor (neither .executor nor .session has "
+        "enqueue_requests); see docs/trtllm.md for the supported releases"
+    )
+
+
 def stream_requests(executor: Any, requests: list, start: float) -> list[RequestStream]:
     """Enqueue ``requests`` on a TensorRT-LLM ``Executor`` and read their streamed responses to the end."""
     ids = list(executor.enqueue_requests(requests))
@@ -211,11 +226,7 @@ def run_trtllm(
     tokenizer = engine_tokenizer(engine_dir, tokenizer_dir)
     eos = tuple(decode_config.eos_token_ids) or default_eos_ids(tokenizer)
     runner = ModelRunnerCpp.from_dir(engine_dir=str(engine_dir), rank=tensorrt_llm.mpi_rank())
-    executor = getattr(runner, "executor", None)  # model_runner_cpp.py @ 03832911: self.executor
-    if executor is None:
-        raise RedrafterError(
-            "this TensorRT-LLM's ModelRunnerCpp has no executor; see docs/trtllm.md for the supported releases"
-        )
+    executor = runner_executor(runner)
     end_id = eos[0] if eos else -1  # the runtime stops at one id; _cut applies the others
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (eos[0] if eos else 0)
     sampling = not pretrained["redrafter_greedy_search"]
