@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from plugin_helpers import DTYPE_CODES, I32, PTR, load_build_libs, n_cap, ptr
 
 from trtllm_redrafter.runtime.accept import accept_greedy
-from trtllm_redrafter.runtime.tree import pack_beams, unpack_mask_bits
+from trtllm_redrafter.runtime.tree import PAD, pack_beams, unpack_mask_bits
 
 
 class HostKernels:
@@ -286,6 +286,47 @@ def test_pack_matches_reference_multi_word_masks(host: HostKernels, beams: torch
     """Up to n_cap = 85 slots: three mask words per row."""
     base = torch.arange(beams.shape[0]) * 1000
     assert_pack_matches_reference(host.pack(beams, base), beams, base)
+
+
+@st.composite
+def padded_beam_batches(draw) -> torch.Tensor:
+    """beam_batches with random beams cut short: their tails are PAD (-1), as a lookup beam shorter
+    than bl is (runtime/lookup.py); the root always stays."""
+    beams = draw(beam_batches(max_bs=3, max_nb=6, max_bl=6))
+    bs, nb, bl = beams.shape
+    lengths = draw(st.lists(st.integers(1, bl), min_size=bs * nb, max_size=bs * nb))
+    cut = torch.arange(bl)[None, None, :] >= torch.tensor(lengths).view(bs, nb, 1)
+    return beams.masked_fill(cut, PAD)
+
+
+@settings(max_examples=200, deadline=None)
+@given(padded_beam_batches(), st.integers(0, 2**31 - 1))
+def test_pack_beams_with_pad_tails_match_the_reference(host: HostKernels, beams: torch.Tensor, seed: int):
+    """A PAD opens no slot and its draft index repeats the beam's last real slot, as tree.pack_beams."""
+    base = torch.randint(0, 1 << 20, (beams.shape[0],), generator=torch.Generator().manual_seed(seed))
+    assert_pack_matches_reference(host.pack(beams, base), beams, base)
+
+
+def test_pack_pad_golden(host: HostKernels):
+    """Beams [7 3 5], [7 3 PAD], [7 9 PAD]: the second opens nothing, the third one slot."""
+    beams = torch.tensor([[[7, 3, 5], [7, 3, PAD], [7, 9, PAD]]])
+    out = host.pack(beams, torch.tensor([10]))
+    assert out["gen_lengths"].tolist() == [4]
+    assert out["draft_indices"].tolist() == [[[0, 1, 2], [0, 1, 1], [0, 3, 3]]]
+    assert out["tokens"][0, :4].tolist() == [7, 3, 5, 9]
+    assert_pack_matches_reference(out, beams, torch.tensor([10]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(padded_beam_batches(), st.integers(0, 2**31 - 1))
+def test_accept_with_pad_tails_matches_the_reference(host: HostKernels, beams: torch.Tensor, seed: int):
+    """Greedy acceptance on trees with PAD tails: a PAD never matches the target's argmax."""
+    gen = torch.Generator().manual_seed(seed)
+    tree = pack_beams(beams)
+    bs, nb, bl = beams.shape
+    logits = random_logits(gen, (bs, n_cap(nb, bl), 8), torch.float32, "normal")
+    plant_chains(gen, logits, beams.clamp(min=0), tree.draft_indices)
+    assert_accept_matches_reference(host, logits, beams, 1)
 
 
 def test_pack_one_beam(host: HostKernels):

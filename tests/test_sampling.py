@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import pytest
 import torch
-from conftest import tiny_model
+from exact_sampling import PROMPT, L, V, chi_square_pvalue, exact_joint, tiny_target, warped_probs
 
 from trtllm_redrafter.runtime import decode
 from trtllm_redrafter.runtime.accept import Acceptance
@@ -24,9 +24,6 @@ from trtllm_redrafter.runtime.sampling import accept_sampling, warp_logits
 from trtllm_redrafter.runtime.target import HFTarget
 from trtllm_redrafter.runtime.tree import pack_beams
 
-V = 12
-PROMPT = [3, 5, 7]
-L = 3  # continuation length whose joint distribution is tested
 SAMPLES = 4000
 ALPHA = 1e-3
 
@@ -100,30 +97,6 @@ def test_warps_match_hf(temperature, top_k, top_p):
 
 
 # ---- distribution tests ----------------------------------------------------------------------
-def tiny_target(seed: int = 0):
-    model = tiny_model(
-        "llama", torch.float64, seed, vocab_size=V, max_position_embeddings=64, tie_word_embeddings=False
-    )
-    with torch.no_grad():
-        model.lm_head.weight.mul_(6.0)  # peaked, text-like distributions
-    return model
-
-
-@torch.no_grad()
-def warped_probs(model, contexts: list[list[int]], cfg: DecodeConfig) -> torch.Tensor:
-    logits = model(input_ids=torch.tensor(contexts)).logits[:, -1].float()
-    return torch.softmax(warp_logits(logits, cfg.temperature, cfg.top_k, cfg.top_p), -1)  # [n, V]
-
-
-def exact_joint(model, cfg: DecodeConfig) -> dict[tuple[int, ...], float]:
-    joint = {(): 1.0}
-    for _ in range(L):
-        prefixes = list(joint)
-        probs = warped_probs(model, [PROMPT + list(p) for p in prefixes], cfg)
-        joint = {p + (y,): joint[p] * float(probs[i, y]) for i, p in enumerate(prefixes) for y in range(V)}
-    return joint
-
-
 class TableProposer:
     """Deterministic drafts from the target itself: 'good' takes its most likely tokens, 'bad' its
     least likely. The context is found by matching the drafter's hidden state (exact in float64)."""
@@ -163,21 +136,6 @@ class TableProposer:
             for b, beam in enumerate(self.beams_for(context, nb, dl)):
                 out[r, b] = torch.tensor([g] + beam)
         return out
-
-
-def chi_square_pvalue(counts: dict, expected: dict, n: int) -> float:
-    """Pearson chi-square against the exact distribution; bins with expected < 5 are pooled."""
-    big = [k for k, p in expected.items() if p * n >= 5]
-    small_p = 1.0 - sum(expected[k] for k in big)
-    obs = [counts.get(k, 0) for k in big] + [n - sum(counts.get(k, 0) for k in big)]
-    exp = [expected[k] * n for k in big] + [small_p * n]
-    if exp[-1] < 5:  # nothing worth a pooled bin
-        obs, exp = obs[:-1], exp[:-1]
-    stat = sum((o - e) ** 2 / e for o, e in zip(obs, exp))
-    dof = len(obs) - 1
-    return float(
-        torch.special.gammaincc(torch.tensor(dof / 2, dtype=torch.float64), torch.tensor(stat / 2, dtype=torch.float64))
-    )
 
 
 def sample_counts(model, cfg: DecodeConfig, proposer=None, drafter=None) -> dict:

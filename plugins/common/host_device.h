@@ -21,6 +21,10 @@
 namespace redrafter
 {
 
+// A beam's tail past its own length (trtllm_redrafter/runtime/tree.py PAD): opens no tree node,
+// is no child, never matches a token. Only the reference's lookup beam produces it.
+constexpr int32_t kPadToken = -1;
+
 // Packed tokens per row for `nb` beams of length `bl` that share their root (column 0):
 // the root plus every drafted token, n_cap = nb * (bl - 1) + 1.
 RD_HD int32_t packedCapacity(int32_t nb, int32_t bl)

@@ -204,7 +204,7 @@ WalkEnd walkHost(FusedArgs const& a, int32_t request, std::vector<int32_t>& isCh
         {
             for (int32_t i = 0; i < a.nb; ++i)
             {
-                bool const child = samplingIsChild(indices, a.nb, a.bl, i, j, node, genLength);
+                bool const child = samplingIsChild(tokens, indices, a.nb, a.bl, i, j, node, genLength);
                 isChild[i] = child;
                 int32_t const token = tokens[static_cast<size_t>(i) * a.bl + j + 1];
                 childProb[i] = child ? fusedTokenProb<D>(bytes, a.V, invT, token, stats) : 0.0f;

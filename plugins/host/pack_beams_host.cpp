@@ -35,7 +35,7 @@ extern "C" int32_t redrafterPackBeamsHost(int32_t const* draftTokens, int32_t co
         {
             s.depth[i] = packSharedDepth(s.beams, bl, i);
         }
-        *s.genLength = packSegmentStarts(s.depth, nb, bl, s.start); // 2
+        *s.genLength = packSegmentStarts(s.beams, s.depth, nb, bl, s.start); // 2
         genLengths[row] = *s.genLength;
         for (int32_t i = 0; i < nb; ++i) // 3
         {

@@ -85,7 +85,7 @@ extern "C" int32_t redrafterSamplingAcceptHost(float const* probs, int32_t const
                 float const* nodeProbs = rowProbs + static_cast<size_t>(node) * V;
                 for (int32_t i = 0; i < nb; ++i)
                 {
-                    bool const child = samplingIsChild(indices, nb, bl, i, j, node, genLength);
+                    bool const child = samplingIsChild(tokens, indices, nb, bl, i, j, node, genLength);
                     isChild[i] = child;
                     childProb[i]
                         = child ? samplingTokenProb(nodeProbs, V, tokens[static_cast<size_t>(i) * bl + j + 1]) : 0.0f;

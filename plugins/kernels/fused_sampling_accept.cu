@@ -300,7 +300,7 @@ __device__ int32_t walkAndSample(FusedKernelArgs const& a, int32_t request, int3
         int32_t const node = s.node;
         for (int32_t i = tid; i < a.nb; i += blockDim.x)
         {
-            bool const child = samplingIsChild(indices, a.nb, a.bl, i, j, node, genLength);
+            bool const child = samplingIsChild(tokens, indices, a.nb, a.bl, i, j, node, genLength);
             isChild[i] = child;
             int32_t const token = tokens[static_cast<size_t>(i) * a.bl + j + 1];
             childProb[i] = child ? fusedTokenProb<D>(r.bytes, a.V, invT, token, stats) : 0.0f;

@@ -39,7 +39,7 @@ __global__ void packBeamsKernel(int32_t const* __restrict__ draftTokens, int32_t
     // 2. segment starts (nb is small: one thread)
     if (threadIdx.x == 0)
     {
-        *s.genLength = packSegmentStarts(s.depth, nb, bl, s.start);
+        *s.genLength = packSegmentStarts(s.beams, s.depth, nb, bl, s.start);
         genLengths[row] = *s.genLength;
     }
     __syncthreads();

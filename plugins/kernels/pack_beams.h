@@ -25,6 +25,11 @@
 // maximum, and a mask row with no bit set would give attention an empty softmax. Mask words past
 // ceil(n/32) are therefore zero in every row p < n, and hold only bit p in rows p >= n.
 //
+// Short beams: a token equal to kPadToken (-1, the reference's PAD) ends its beam; the rest of the
+// beam must be PAD too (a beam's tail past its own length, as runtime/lookup.py writes a lookup beam
+// shorter than bl). A PAD opens no slot and never matches another token; its draft_indices entry
+// repeats the beam's last real slot, as the reference's. Engines never produce PAD.
+//
 // Precondition: column 0 is the same token in every beam of a row (beam search guarantees it). The
 // kernel treats depth 0 as shared regardless: the root is beam 0's column 0, other beams' column 0
 // is never read. This keeps gen_lengths <= n_cap (memory safe) for any input; the reference would
@@ -95,13 +100,26 @@ RD_HD PackScratch packScratchLayout(int32_t* base, int32_t nb, int32_t bl)
     return s;
 }
 
-// Length of the common prefix of beams a and b, depth 0 (the root) always counted as shared.
+// Length of the common prefix of beams a and b, depth 0 (the root) always counted as shared. A PAD
+// ends the prefix (it is no token), so the result is at most either beam's real length.
 RD_HD int32_t packCommonPrefix(int32_t const* beams, int32_t bl, int32_t a, int32_t b)
 {
     int32_t const* ta = beams + a * bl;
     int32_t const* tb = beams + b * bl;
     int32_t length = 1;
-    while (length < bl && ta[length] == tb[length])
+    while (length < bl && ta[length] == tb[length] && ta[length] != kPadToken)
+    {
+        ++length;
+    }
+    return length;
+}
+
+// Real length of beam i: its depths before the first PAD (the root always counts).
+RD_HD int32_t packRealLength(int32_t const* beams, int32_t bl, int32_t i)
+{
+    int32_t const* t = beams + i * bl;
+    int32_t length = 1;
+    while (length < bl && t[length] != kPadToken)
     {
         ++length;
     }
@@ -109,7 +127,7 @@ RD_HD int32_t packCommonPrefix(int32_t const* beams, int32_t bl, int32_t a, int3
 }
 
 // Phase 1: number of leading depths of beam i that an earlier beam already opened (0 for beam 0).
-// Beam i opens new slots exactly at depths [depth, bl).
+// Beam i opens new slots exactly at depths [depth, its real length).
 RD_HD int32_t packSharedDepth(int32_t const* beams, int32_t bl, int32_t i)
 {
     int32_t shared = 0;
@@ -122,33 +140,40 @@ RD_HD int32_t packSharedDepth(int32_t const* beams, int32_t bl, int32_t i)
 }
 
 // Phase 2: start[i] = number of slots opened by beams before i; returns the row's gen length.
-RD_HD int32_t packSegmentStarts(int32_t const* depth, int32_t nb, int32_t bl, int32_t* start)
+RD_HD int32_t packSegmentStarts(
+    int32_t const* beams, int32_t const* depth, int32_t nb, int32_t bl, int32_t* start)
 {
     int32_t total = 0;
     for (int32_t i = 0; i < nb; ++i)
     {
         start[i] = total;
-        total += bl - depth[i];
+        total += packRealLength(beams, bl, i) - depth[i];
     }
     return total;
 }
 
 // Phase 3, beam i: draft indices of every depth of beam i, and the slot -> (beam, depth) map of the
 // slots beam i opens. The owner of (i, j) is the first beam sharing i's prefix through depth j; it
-// opened that node at slot start[owner] + (j - depth[owner]).
+// opened that node at slot start[owner] + (j - depth[owner]). Depths past the real length (PAD)
+// repeat the last real slot.
 RD_HD void packBeamRow(int32_t const* beams, int32_t bl, int32_t const* depth, int32_t const* start, int32_t i,
     int32_t* indices, int32_t* nodeBeam, int32_t* nodeDepth)
 {
+    int32_t const length = packRealLength(beams, bl, i);
     int32_t covered = 0; // depths of beam i whose owner is known
-    for (int32_t k = 0; k <= i && covered < bl; ++k)
+    for (int32_t k = 0; k <= i && covered < length; ++k)
     {
-        int32_t const common = (k == i) ? bl : packCommonPrefix(beams, bl, k, i);
+        int32_t const common = (k == i) ? length : packCommonPrefix(beams, bl, k, i);
         for (; covered < common; ++covered)
         {
             indices[i * bl + covered] = start[k] + (covered - depth[k]);
         }
     }
-    for (int32_t j = depth[i]; j < bl; ++j)
+    for (int32_t j = length; j < bl; ++j)
+    {
+        indices[i * bl + j] = indices[i * bl + length - 1];
+    }
+    for (int32_t j = depth[i]; j < length; ++j)
     {
         int32_t const slot = start[i] + (j - depth[i]);
         nodeBeam[slot] = i;

@@ -113,7 +113,7 @@ __global__ void __launch_bounds__(kSampleBlock, 1) samplingAcceptKernel(float co
             float const* nodeProbs = rowProbs + static_cast<size_t>(node) * V;
             for (int32_t i = tid; i < nb; i += blockDim.x)
             {
-                bool const child = samplingIsChild(indices, nb, bl, i, j, node, genLength);
+                bool const child = samplingIsChild(tokens, indices, nb, bl, i, j, node, genLength);
                 isChild[i] = child;
                 int32_t const token = tokens[static_cast<size_t>(i) * bl + j + 1];
                 childProb[i] = child ? samplingTokenProb(nodeProbs, V, token) : 0.0f;

@@ -113,13 +113,14 @@ RD_HD bool samplingFitsSharedMemory(int32_t nb)
     return nb >= 1 && samplingStaticSharedBytes() + samplingSharedBytes(nb) <= kSampleMaxSharedBytes;
 }
 
-// True when beam i is a child of `node` at depth j: it passes through the node, its next slot is a
-// real slot, and no earlier beam has that next slot (the reference's first_owner over all beams).
-RD_HD bool samplingIsChild(
-    int32_t const* indices, int32_t nb, int32_t bl, int32_t i, int32_t j, int32_t node, int32_t genLength)
+// True when beam i is a child of `node` at depth j: it passes through the node, its next token is
+// not PAD (kPadToken: the beam ended), its next slot is a real slot, and no earlier beam has that
+// next slot (the reference's first_owner over all beams).
+RD_HD bool samplingIsChild(int32_t const* tokens, int32_t const* indices, int32_t nb, int32_t bl, int32_t i,
+    int32_t j, int32_t node, int32_t genLength)
 {
     int32_t const* beam = indices + static_cast<size_t>(i) * bl;
-    if (beam[j] != node)
+    if (beam[j] != node || tokens[static_cast<size_t>(i) * bl + j + 1] == kPadToken)
     {
         return false;
     }

@@ -17,10 +17,26 @@
 //
 // Each op has an out-variant, `<op>_out(inputs..., outputs...) -> ()`, that writes preallocated
 // outputs (what a CUDA graph needs). A launcher's non-zero status raises a RuntimeError.
+//
+// One function per op serves both dispatch keys: CPU tensors go to the host launcher, CUDA tensors
+// (built with REDRAFTER_WITH_CUDA, trtllm_redrafter/ops/torch_ops.py does it when torch sees a GPU)
+// to the device launcher of plugins/kernels on the current stream. All tensors of a call must be on
+// one device. The CUDA sampling_accept sums its inverse CDF in 256 chunks, so it can differ from the
+// CPU op (which sums in the reference's order) only at cdf-boundary rows (sampling_accept.h).
 #include "../host/redrafter_host.h"
 
 #include <ATen/ATen.h>
 #include <torch/library.h>
+
+#ifdef REDRAFTER_WITH_CUDA
+#define REDRAFTER_DECLARE_CUDA_LAUNCHERS
+#include "../kernels/greedy_accept.h"
+#include "../kernels/pack_beams.h"
+#include "../kernels/sampling_accept.h"
+
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
 
 #include <optional>
 #include <tuple>
@@ -35,19 +51,44 @@ void checkStatus(int32_t status, char const* op)
     TORCH_CHECK(status == 0, "redrafter::", op, ": the launcher refused its arguments (status ", status, ")");
 }
 
-void checkInt32(at::Tensor const& t, int64_t dims, char const* name)
+void checkDevice(at::Tensor const& t, at::Device device, char const* name)
+{
+    TORCH_CHECK(t.device() == device, name, " must be on ", device, " (the device of draft_tokens / probs), got ",
+        t.device());
+    TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
+}
+
+void checkInt32(at::Tensor const& t, int64_t dims, char const* name, at::Device device)
 {
     TORCH_CHECK(t.dim() == dims, name, " must have ", dims, " dimensions, got ", t.dim());
     TORCH_CHECK(t.scalar_type() == at::kInt, name, " must be int32");
-    TORCH_CHECK(t.is_contiguous() && t.device().is_cpu(), name, " must be a contiguous CPU tensor");
+    checkDevice(t, device, name);
 }
 
-// An output the launcher writes through a raw pointer: int32, CPU, contiguous, exactly `sizes`.
-void checkOut(at::Tensor const& t, at::IntArrayRef sizes, char const* name)
+// An output the launcher writes through a raw pointer: int32, contiguous, on `device`, exactly `sizes`.
+void checkOut(at::Tensor const& t, at::IntArrayRef sizes, char const* name, at::Device device)
 {
-    TORCH_CHECK(t.scalar_type() == at::kInt && t.device().is_cpu() && t.is_contiguous(), name,
-        " must be a contiguous int32 CPU tensor");
+    TORCH_CHECK(t.scalar_type() == at::kInt, name, " must be int32");
+    checkDevice(t, device, name);
     TORCH_CHECK(t.sizes() == sizes, name, " must have shape ", sizes, ", got ", t.sizes());
+}
+
+// True for a CUDA call (then the caller launches on the device), false for CPU; an error when the ops
+// were built without CUDA. The guard makes `device` current for the launch.
+#ifdef REDRAFTER_WITH_CUDA
+using DeviceGuard = c10::cuda::CUDAGuard;
+cudaStream_t currentStream()
+{
+    return c10::cuda::getCurrentCUDAStream();
+}
+#endif
+
+bool onCuda(at::Device device)
+{
+#ifndef REDRAFTER_WITH_CUDA
+    TORCH_CHECK(!device.is_cuda(), "the redrafter ops were built without CUDA (torch saw no GPU when they were built)");
+#endif
+    return device.is_cuda();
 }
 
 int32_t logitsCode(at::Tensor const& t)
@@ -71,29 +112,42 @@ void pack_beams_out(at::Tensor const& draft_tokens, at::Tensor const& position_i
     at::Tensor gen_lengths, at::Tensor draft_indices, at::Tensor position_offsets, at::Tensor packed_mask,
     at::Tensor packed_position_ids)
 {
-    checkInt32(draft_tokens, 3, "draft_tokens");
-    checkInt32(position_ids_base, 1, "position_ids_base");
+    at::Device const device = draft_tokens.device();
+    checkInt32(draft_tokens, 3, "draft_tokens", device);
+    checkInt32(position_ids_base, 1, "position_ids_base", device);
     auto const bs = static_cast<int32_t>(draft_tokens.size(0));
     auto const nb = static_cast<int32_t>(draft_tokens.size(1));
     auto const bl = static_cast<int32_t>(draft_tokens.size(2));
     int64_t const cap = static_cast<int64_t>(nb) * (bl - 1) + 1;
     TORCH_CHECK(position_ids_base.size(0) == bs, "position_ids_base must have bs entries");
-    checkOut(packed_tokens, {bs, cap}, "packed_tokens");
-    checkOut(gen_lengths, {bs}, "gen_lengths");
-    checkOut(draft_indices, draft_tokens.sizes(), "draft_indices");
-    checkOut(position_offsets, {bs, cap}, "position_offsets");
-    checkOut(packed_mask, {bs, cap, (cap + 31) / 32}, "packed_mask");
-    checkOut(packed_position_ids, {bs, cap}, "packed_position_ids");
-    checkStatus(redrafterPackBeamsHost(draft_tokens.data_ptr<int32_t>(), position_ids_base.data_ptr<int32_t>(), bs,
-                    nb, bl, i32(packed_tokens), i32(gen_lengths), i32(draft_indices), i32(position_offsets),
-                    i32(packed_mask), i32(packed_position_ids)),
+    checkOut(packed_tokens, {bs, cap}, "packed_tokens", device);
+    checkOut(gen_lengths, {bs}, "gen_lengths", device);
+    checkOut(draft_indices, draft_tokens.sizes(), "draft_indices", device);
+    checkOut(position_offsets, {bs, cap}, "position_offsets", device);
+    checkOut(packed_mask, {bs, cap, (cap + 31) / 32}, "packed_mask", device);
+    checkOut(packed_position_ids, {bs, cap}, "packed_position_ids", device);
+    int32_t const* tokens = draft_tokens.data_ptr<int32_t>();
+    int32_t const* base = position_ids_base.data_ptr<int32_t>();
+    if (onCuda(device))
+    {
+#ifdef REDRAFTER_WITH_CUDA
+        DeviceGuard guard(device);
+        checkStatus(redrafterPackBeams(tokens, base, bs, nb, bl, i32(packed_tokens), i32(gen_lengths),
+                        i32(draft_indices), i32(position_offsets), i32(packed_mask), i32(packed_position_ids),
+                        currentStream()),
+            "pack_beams");
+#endif
+        return;
+    }
+    checkStatus(redrafterPackBeamsHost(tokens, base, bs, nb, bl, i32(packed_tokens), i32(gen_lengths),
+                    i32(draft_indices), i32(position_offsets), i32(packed_mask), i32(packed_position_ids)),
         "pack_beams");
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> pack_beams(
     at::Tensor const& draft_tokens, at::Tensor const& position_ids_base)
 {
-    checkInt32(draft_tokens, 3, "draft_tokens");
+    checkInt32(draft_tokens, 3, "draft_tokens", draft_tokens.device());
     int64_t const bs = draft_tokens.size(0), nb = draft_tokens.size(1), bl = draft_tokens.size(2);
     int64_t const cap = nb * (bl - 1) + 1;
     auto const opts = draft_tokens.options();
@@ -104,29 +158,24 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tenso
     return out;
 }
 
-void checkAccept(at::Tensor const& scores, at::Tensor const& draft_tokens, at::Tensor const& draft_indices,
-    at::Tensor const& gen_lengths)
+// The inputs every acceptance op shares, checked on draft_tokens' device; the six outputs' shapes.
+void checkAcceptIo(at::Tensor const& draft_tokens, at::Tensor const& draft_indices, at::Tensor const& gen_lengths,
+    at::Tensor const& num, at::Tensor const& beam, at::Tensor const& next, at::Tensor const& hidden,
+    at::Tensor const& path, at::Tensor const& accepted)
 {
-    TORCH_CHECK(scores.dim() == 3 && scores.is_contiguous() && scores.device().is_cpu(),
-        "logits / probs must be a contiguous CPU tensor [bs, slots, V]");
-    checkInt32(draft_tokens, 3, "draft_tokens");
-    checkInt32(draft_indices, 3, "draft_indices");
-    checkInt32(gen_lengths, 1, "gen_lengths");
+    at::Device const device = draft_tokens.device();
+    checkInt32(draft_tokens, 3, "draft_tokens", device);
+    checkInt32(draft_indices, 3, "draft_indices", device);
+    checkInt32(gen_lengths, 1, "gen_lengths", device);
     TORCH_CHECK(draft_indices.sizes() == draft_tokens.sizes(), "draft_indices must have draft_tokens' shape");
-    TORCH_CHECK(scores.size(0) == draft_tokens.size(0) && gen_lengths.size(0) == draft_tokens.size(0),
-        "logits, draft_tokens and gen_lengths must agree on bs");
-}
-
-void checkAcceptOut(at::Tensor const& draft_tokens, at::Tensor const& num, at::Tensor const& beam,
-    at::Tensor const& next, at::Tensor const& hidden, at::Tensor const& path, at::Tensor const& accepted)
-{
+    TORCH_CHECK(gen_lengths.size(0) == draft_tokens.size(0), "gen_lengths must have bs entries");
     int64_t const bs = draft_tokens.size(0), bl = draft_tokens.size(2);
-    checkOut(num, {bs}, "num_accepted_tokens");
-    checkOut(beam, {bs}, "accepted_beam_index");
-    checkOut(next, {bs}, "next_token");
-    checkOut(hidden, {bs}, "hidden_index");
-    checkOut(path, {bs, bl}, "path_indices");
-    checkOut(accepted, {bs, bl}, "accepted_tokens");
+    checkOut(num, {bs}, "num_accepted_tokens", device);
+    checkOut(beam, {bs}, "accepted_beam_index", device);
+    checkOut(next, {bs}, "next_token", device);
+    checkOut(hidden, {bs}, "hidden_index", device);
+    checkOut(path, {bs, bl}, "path_indices", device);
+    checkOut(accepted, {bs, bl}, "accepted_tokens", device);
 }
 
 Six acceptOutputs(at::Tensor const& draft_tokens)
@@ -147,11 +196,10 @@ struct FlatLogits
 };
 
 FlatLogits flatLogits(at::Tensor const& logits, std::optional<at::Tensor> const& row_offsets,
-    at::Tensor const& draft_tokens, at::Tensor const& gen_lengths)
+    at::Tensor const& draft_tokens)
 {
     int64_t const bs = draft_tokens.size(0), nb = draft_tokens.size(1), bl = draft_tokens.size(2);
-    TORCH_CHECK(logits.is_contiguous() && logits.device().is_cpu(), "logits must be a contiguous CPU tensor");
-    TORCH_CHECK(gen_lengths.size(0) == bs, "gen_lengths must have bs entries");
+    checkDevice(logits, draft_tokens.device(), "logits");
     if (!row_offsets.has_value())
     {
         TORCH_CHECK(logits.dim() == 3 && logits.size(0) == bs,
@@ -159,7 +207,7 @@ FlatLogits flatLogits(at::Tensor const& logits, std::optional<at::Tensor> const&
         auto const opts = draft_tokens.options();
         return {bs * logits.size(1), at::arange(bs, opts) * logits.size(1), logits.size(1)};
     }
-    checkInt32(*row_offsets, 1, "row_offsets");
+    checkInt32(*row_offsets, 1, "row_offsets", draft_tokens.device());
     TORCH_CHECK(logits.dim() == 2, "logits must be [R, V] when row_offsets is given");
     TORCH_CHECK(row_offsets->size(0) == bs, "row_offsets must have bs entries");
     return {logits.size(0), *row_offsets, nb * (bl - 1) + 1};
@@ -169,28 +217,43 @@ void greedy_accept_out(at::Tensor const& logits, at::Tensor const& draft_tokens,
     at::Tensor const& gen_lengths, std::optional<at::Tensor> const& row_offsets, at::Tensor num, at::Tensor beam,
     at::Tensor next, at::Tensor hidden, at::Tensor path, at::Tensor accepted)
 {
-    checkInt32(draft_tokens, 3, "draft_tokens");
-    checkInt32(draft_indices, 3, "draft_indices");
-    checkInt32(gen_lengths, 1, "gen_lengths");
-    TORCH_CHECK(draft_indices.sizes() == draft_tokens.sizes(), "draft_indices must have draft_tokens' shape");
-    checkAcceptOut(draft_tokens, num, beam, next, hidden, path, accepted);
-    FlatLogits const flat = flatLogits(logits, row_offsets, draft_tokens, gen_lengths);
+    checkAcceptIo(draft_tokens, draft_indices, gen_lengths, num, beam, next, hidden, path, accepted);
+    FlatLogits const flat = flatLogits(logits, row_offsets, draft_tokens);
     int64_t const vocab = logits.size(logits.dim() - 1);
     TORCH_CHECK(flat.rows <= 0x7FFFFFFF && vocab <= 0x7FFFFFFF && flat.slots <= 0x7FFFFFFF,
         "logits dims must fit int32");
-    checkStatus(redrafterGreedyAcceptHost(logits.data_ptr(), logitsCode(logits), static_cast<int32_t>(flat.rows),
-                    static_cast<int32_t>(vocab), flat.rowOffsets.data_ptr<int32_t>(), draft_tokens.data_ptr<int32_t>(),
-                    draft_indices.data_ptr<int32_t>(), gen_lengths.data_ptr<int32_t>(),
-                    static_cast<int32_t>(draft_tokens.size(0)), static_cast<int32_t>(flat.slots),
-                    static_cast<int32_t>(draft_tokens.size(1)), static_cast<int32_t>(draft_tokens.size(2)), 1,
-                    i32(num), i32(beam), i32(next), i32(hidden), i32(path), i32(accepted)),
+    auto const rows = static_cast<int32_t>(flat.rows);
+    auto const bs = static_cast<int32_t>(draft_tokens.size(0));
+    auto const slots = static_cast<int32_t>(flat.slots);
+    auto const nb = static_cast<int32_t>(draft_tokens.size(1));
+    auto const bl = static_cast<int32_t>(draft_tokens.size(2));
+    int32_t const* offsets = flat.rowOffsets.data_ptr<int32_t>();
+    int32_t const* tokens = draft_tokens.data_ptr<int32_t>();
+    int32_t const* indices = draft_indices.data_ptr<int32_t>();
+    int32_t const* gen = gen_lengths.data_ptr<int32_t>();
+    if (onCuda(logits.device()))
+    {
+#ifdef REDRAFTER_WITH_CUDA
+        DeviceGuard guard(logits.device());
+        size_t const bytes = redrafter::greedyAcceptWorkspaceBytes(bs, slots);
+        at::Tensor workspace = at::empty({static_cast<int64_t>(bytes)}, logits.options().dtype(at::kByte));
+        checkStatus(redrafterGreedyAccept(logits.data_ptr(), logitsCode(logits), rows, static_cast<int32_t>(vocab),
+                        offsets, tokens, indices, gen, bs, slots, nb, bl, workspace.data_ptr(), bytes, i32(num),
+                        i32(beam), i32(next), i32(hidden), i32(path), i32(accepted), currentStream()),
+            "greedy_accept");
+#endif
+        return;
+    }
+    checkStatus(redrafterGreedyAcceptHost(logits.data_ptr(), logitsCode(logits), rows, static_cast<int32_t>(vocab),
+                    offsets, tokens, indices, gen, bs, slots, nb, bl, 1, i32(num), i32(beam), i32(next), i32(hidden),
+                    i32(path), i32(accepted)),
         "greedy_accept");
 }
 
 Six greedy_accept(at::Tensor const& logits, at::Tensor const& draft_tokens, at::Tensor const& draft_indices,
     at::Tensor const& gen_lengths, std::optional<at::Tensor> const& row_offsets)
 {
-    checkInt32(draft_tokens, 3, "draft_tokens");
+    checkInt32(draft_tokens, 3, "draft_tokens", draft_tokens.device());
     Six out = acceptOutputs(draft_tokens);
     auto [a, b, c, d, e, f] = out;
     greedy_accept_out(logits, draft_tokens, draft_indices, gen_lengths, row_offsets, a, b, c, d, e, f);
@@ -201,22 +264,40 @@ void sampling_accept_out(at::Tensor const& probs, at::Tensor const& draft_tokens
     at::Tensor const& gen_lengths, at::Tensor const& rand_validation, at::Tensor const& rand_sample, at::Tensor num,
     at::Tensor beam, at::Tensor next, at::Tensor hidden, at::Tensor path, at::Tensor accepted)
 {
-    checkAccept(probs, draft_tokens, draft_indices, gen_lengths);
-    checkAcceptOut(draft_tokens, num, beam, next, hidden, path, accepted);
+    checkAcceptIo(draft_tokens, draft_indices, gen_lengths, num, beam, next, hidden, path, accepted);
+    at::Device const device = draft_tokens.device();
+    checkDevice(probs, device, "probs");
+    checkDevice(rand_validation, device, "rand_validation");
+    checkDevice(rand_sample, device, "rand_sample");
+    TORCH_CHECK(probs.dim() == 3 && probs.size(0) == draft_tokens.size(0), "probs must be [bs, slots, V]");
     TORCH_CHECK(probs.scalar_type() == at::kFloat, "probs must be float32");
-    TORCH_CHECK(rand_validation.scalar_type() == at::kFloat && rand_sample.scalar_type() == at::kFloat
-            && rand_validation.is_contiguous() && rand_sample.is_contiguous(),
-        "rand_validation and rand_sample must be contiguous float32");
+    TORCH_CHECK(rand_validation.scalar_type() == at::kFloat && rand_sample.scalar_type() == at::kFloat,
+        "rand_validation and rand_sample must be float32");
     auto const bs = static_cast<int32_t>(draft_tokens.size(0));
     int64_t const nb = draft_tokens.size(1), bl = draft_tokens.size(2);
     TORCH_CHECK(rand_validation.numel() == bs * nb * (bl - 1) && rand_sample.numel() == bs,
         "rand_validation must be [bs, nb, bl-1] and rand_sample [bs]");
+    auto const slots = static_cast<int32_t>(probs.size(1));
+    auto const vocab = static_cast<int32_t>(probs.size(2));
+    float const* p = probs.data_ptr<float>();
+    int32_t const* tokens = draft_tokens.data_ptr<int32_t>();
+    int32_t const* indices = draft_indices.data_ptr<int32_t>();
+    int32_t const* gen = gen_lengths.data_ptr<int32_t>();
+    if (onCuda(device))
+    {
+#ifdef REDRAFTER_WITH_CUDA
+        DeviceGuard guard(device);
+        checkStatus(redrafterSamplingAccept(p, tokens, indices, gen, rand_validation.data_ptr(), rand_sample.data_ptr(),
+                        0, bs, slots, vocab, static_cast<int32_t>(nb), static_cast<int32_t>(bl), i32(num), i32(beam),
+                        i32(next), i32(hidden), i32(path), i32(accepted), currentStream()),
+            "sampling_accept");
+#endif
+        return;
+    }
     // one chunk: the inverse-CDF sum runs in the reference's order (sampling_accept.h, "Exactness")
-    checkStatus(redrafterSamplingAcceptHost(probs.data_ptr<float>(), draft_tokens.data_ptr<int32_t>(),
-                    draft_indices.data_ptr<int32_t>(), gen_lengths.data_ptr<int32_t>(), rand_validation.data_ptr(),
-                    rand_sample.data_ptr(), 0, bs, static_cast<int32_t>(probs.size(1)),
-                    static_cast<int32_t>(probs.size(2)), static_cast<int32_t>(nb), static_cast<int32_t>(bl), 1,
-                    i32(num), i32(beam), i32(next), i32(hidden), i32(path), i32(accepted)),
+    checkStatus(redrafterSamplingAcceptHost(p, tokens, indices, gen, rand_validation.data_ptr(), rand_sample.data_ptr(),
+                    0, bs, slots, vocab, static_cast<int32_t>(nb), static_cast<int32_t>(bl), 1, i32(num), i32(beam),
+                    i32(next), i32(hidden), i32(path), i32(accepted)),
         "sampling_accept");
 }
 
@@ -259,3 +340,15 @@ TORCH_LIBRARY_IMPL(redrafter, CPU, m)
     m.impl("sampling_accept", &sampling_accept);
     m.impl("sampling_accept_out", &sampling_accept_out);
 }
+
+#ifdef REDRAFTER_WITH_CUDA
+TORCH_LIBRARY_IMPL(redrafter, CUDA, m)
+{
+    m.impl("pack_beams", &pack_beams);
+    m.impl("pack_beams_out", &pack_beams_out);
+    m.impl("greedy_accept", &greedy_accept);
+    m.impl("greedy_accept_out", &greedy_accept_out);
+    m.impl("sampling_accept", &sampling_accept);
+    m.impl("sampling_accept_out", &sampling_accept_out);
+}
+#endif

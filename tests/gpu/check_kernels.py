@@ -40,6 +40,9 @@ ACCEPT_FIELDS = (
     "accepted_tokens",
 )
 I32, PTR, F32 = ctypes.c_int32, ctypes.c_void_p, ctypes.c_float
+# redrafterFusedSamplingAccept(Host): logits, dtype, rows, V, row_offsets, inv_t, its dtype and count, tokens,
+# indices, gen_lengths, rand_validation, rand_sample, rand dtype, bs, num_slots, nb, bl, top_k, top_p
+FUSED_ARGS = [PTR, I32, I32, I32, PTR, PTR, I32, I32] + [PTR] * 5 + [I32] * 6 + [F32]
 SAMPLE_MARGIN = 1e-6  # sampling_accept: rows whose inverse-CDF target is this close to a cdf value may differ
 CUT_MARGIN = 1e-6  # warp_softmax: rows whose top-p cut is this close (x (1 + max |y|)) are not mask-compared
 
@@ -68,20 +71,23 @@ class Kernels:
             lib.redrafterGreedyAcceptWorkspaceSize.restype = ctypes.c_size_t
             lib.redrafterWarpSoftmax.argtypes = [PTR, I32, PTR, I32, I32, PTR, I32, I32, I32, I32, F32, PTR, PTR]
             lib.redrafterSamplingAccept.argtypes = [PTR] * 6 + [I32] * 6 + [PTR] * 7
+            lib.redrafterFusedSamplingAccept.argtypes = FUSED_ARGS + [PTR] * 7
             names = ("redrafterPackBeams", "redrafterPackedArgmax", "redrafterGreedyAccept")
-            names += ("redrafterWarpSoftmax", "redrafterSamplingAccept")
+            names += ("redrafterWarpSoftmax", "redrafterSamplingAccept", "redrafterFusedSamplingAccept")
         else:
             lib.redrafterPackBeamsHost.argtypes = [PTR, PTR, I32, I32, I32] + [PTR] * 6
             lib.redrafterPackedArgmaxHost.argtypes = [PTR, I32, I32, I32, PTR, PTR, I32, I32, I32, PTR]
             lib.redrafterGreedyAcceptHost.argtypes = [PTR, I32, I32, I32] + [PTR] * 4 + [I32] * 5 + [PTR] * 6
             lib.redrafterWarpSoftmaxHost.argtypes = [PTR, I32, PTR, I32, I32, PTR, I32, I32, I32, I32, F32, I32, PTR]
             lib.redrafterSamplingAcceptHost.argtypes = [PTR] * 6 + [I32] * 7 + [PTR] * 6
+            lib.redrafterFusedSamplingAcceptHost.argtypes = FUSED_ARGS + [I32] + [PTR] * 6
             names = ("redrafterPackBeamsHost", "redrafterPackedArgmaxHost", "redrafterGreedyAcceptHost")
-            names += ("redrafterWarpSoftmaxHost", "redrafterSamplingAcceptHost")
+            names += ("redrafterWarpSoftmaxHost", "redrafterSamplingAcceptHost", "redrafterFusedSamplingAcceptHost")
         for name in names:
             getattr(lib, name).restype = I32
         self.lib = lib
         self.workspace = torch.empty(0, dtype=torch.uint8, device=self.device)
+        self.gbps = 0.0  # memory bandwidth for the timing table's floor column (main sets it)
 
     def _stream(self) -> ctypes.c_void_p:
         return ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
@@ -203,6 +209,36 @@ class Kernels:
         else:
             status = self.lib.redrafterSamplingAcceptHost(*head, 256, *tail)
         self._check(status, "sampling accept")
+        return out
+
+    def fused_accept(
+        self,
+        logits: torch.Tensor,
+        row_offsets: torch.Tensor,
+        inv_temperature: torch.Tensor,
+        beams: torch.Tensor,
+        indices: torch.Tensor,
+        gen_lengths: torch.Tensor,
+        rand_validation: torch.Tensor,
+        rand_sample: torch.Tensor,
+        top_k: int,
+        top_p: float,
+        out: dict[str, torch.Tensor] | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """fused_sampling_accept on flat logits [R, V] with row_offsets int32 [bs] (n_cap slots)."""
+        rows, vocab = logits.shape
+        bs, nb, bl = beams.shape
+        out = out if out is not None else self.accept_outputs(bs, bl)
+        args = [ptr(logits), DTYPE_CODES[logits.dtype], rows, vocab, ptr(row_offsets), ptr(inv_temperature)]
+        args += [DTYPE_CODES[inv_temperature.dtype], inv_temperature.numel(), ptr(beams), ptr(indices)]
+        args += [ptr(gen_lengths), ptr(rand_validation), ptr(rand_sample), DTYPE_CODES[rand_sample.dtype], bs]
+        args += [n_cap(nb, bl), nb, bl, top_k, top_p]
+        tail = [ptr(out[k]) for k in ACCEPT_FIELDS]
+        if self.backend == "device":
+            status = self.lib.redrafterFusedSamplingAccept(*args, *tail, self._stream())
+        else:
+            status = self.lib.redrafterFusedSamplingAcceptHost(*args, 256, *tail)
+        self._check(status, "fused sampling accept")
         return out
 
 
@@ -593,6 +629,53 @@ def check_sampling(kernels: Kernels, cases: int, gen: torch.Generator, large_voc
     return tally, chained
 
 
+def flat_rows(padded: torch.Tensor, gen_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The engine step's flat logits [R, V]: one context row, then each request's real rows."""
+    parts, offsets, row = [torch.zeros(1, padded.shape[-1], dtype=padded.dtype)], [], 1
+    for b, n in enumerate(gen_lengths.tolist()):
+        offsets.append(row)
+        parts.append(padded[b, :n])
+        row += n
+    return torch.cat(parts), torch.tensor(offsets, dtype=torch.int32)
+
+
+def check_fused(kernels: Kernels, cases: int, gen: torch.Generator, large_vocabs: list[int]) -> Tally:
+    """fused_sampling_accept against accept_sampling on warp_softmax's probabilities from the same
+    backend (bit-identical to the fused kernel's: the same functions, the same expf): the walk
+    exactly, the sampled token except at cdf-boundary rows."""
+    tally = Tally("fused_sampling")
+    dev = kernels.device
+    configs = []
+    for _ in range(cases):
+        bs, nb, bl = (int(torch.randint(1, m + 1, (1,), generator=gen)) for m in (6, 12, 8))
+        beams = random_beams(gen, bs, nb, bl, int(torch.randint(1, 7, (1,), generator=gen)))
+        configs.append((beams, int(torch.randint(int(beams.max()) + 1, 4097, (1,), generator=gen))))
+    configs += [(random_beams(gen, 4, 8, 5, 4) * (v // 5), v) for v in large_vocabs]
+    for beams, vocab in configs:
+        bs, nb, bl = beams.shape
+        tree = pack_beams(beams)
+        n = tree.tokens.shape[1]
+        dtype = list(DTYPE_CODES)[int(torch.randint(3, (1,), generator=gen))]
+        logits = torch.randn(bs, n_cap(nb, bl), vocab, generator=gen) * 2
+        for j in range(bl - 1):  # plant the drafts so that acceptance lengths vary
+            rows = torch.arange(bs)[:, None].expand(bs, nb)
+            logits[rows, tree.draft_indices[:, :, j], beams[:, :, j + 1]] += 6 * torch.rand(bs, nb, generator=gen)
+        logits = logits.to(dtype)
+        top_k, top_p = [(0, 1.0), (20, f32(0.9)), (1, 1.0), (0, f32(0.7))][int(torch.randint(4, (1,), generator=gen))]
+        inv = torch.tensor([[0.8, 1.0, 1.6][int(torch.randint(3, (1,), generator=gen))]])
+        flat, offsets = flat_rows(logits, tree.gen_lengths)
+        rv, rs = torch.rand(bs, nb, bl - 1, generator=gen), torch.rand(bs, generator=gen)
+        beams_d, indices_d = on_device(beams.int(), dev), on_device(tree.draft_indices.int(), dev)
+        gen_d, inv_d = on_device(tree.gen_lengths.int(), dev), on_device(inv[0], dev)
+        out = kernels.fused_accept(on_device(flat, dev), on_device(offsets, dev), inv_d, beams_d, indices_d, gen_d,
+                                   on_device(rv, dev), on_device(rs, dev), top_k, top_p)  # fmt: skip
+        probs = kernels.warp(on_device(logits, dev), inv_d, gen_d, top_k, top_p).cpu()[:, :n]
+        problems, near = sampling_problems(out, probs, beams, tree.draft_indices, rv, rs)
+        tally.flagged += near
+        tally.add(problems, lambda b=beams, v=vocab, d=dtype: f"{tuple(b.shape)} V={v} {DTYPE_NAMES[d]}")
+    return tally
+
+
 # ---------------------------------------------------------------------------------------------
 # timing
 
@@ -639,7 +722,16 @@ ACCEPT_SIZES = [
 ]
 
 
-TABLE_HEADER = "  op                bs  nb  bl   vocab dtype  kernel_us  reference_us  speedup"
+TABLE_HEADER = "  op                bs  nb  bl   vocab dtype  kernel_us  reference_us  speedup   floor_us  x_floor"
+# fused_sampling_accept: logits of the dtype on the flat layout; (top_k, top_p); the issue's goal shape
+# is nb 8, bl 5, V 128k, bf16 at bs 8 and 64
+FUSED_SIZES = [
+    (8, 8, 5, 128256, torch.bfloat16, 0, 1.0),
+    (8, 8, 5, 128256, torch.bfloat16, 50, 0.9),
+    (64, 8, 5, 128256, torch.bfloat16, 0, 1.0),
+    (64, 8, 5, 128256, torch.bfloat16, 50, 0.9),
+    (8, 64, 8, 152064, torch.float16, 50, 0.9),
+]
 
 
 # warp_softmax: logits of the dtype, top-k 50 and top-p 0.9 (every pass of the kernel) unless noted
@@ -671,6 +763,8 @@ def time_all(kernels: Kernels, gen: torch.Generator, iterations: int, repeats: i
     jobs = [("greedy_accept", size, time_accept) for size in accept_sizes]
     jobs += [("warp_softmax", size, time_warp) for size in warp_sizes]
     jobs += [("sampling_accept", size, time_sampling) for size in sample_sizes]
+    fused_sizes = [(bs, nb, bl, 1000, *rest) for bs, nb, bl, _, *rest in FUSED_SIZES[:2]] if small else FUSED_SIZES
+    jobs += [("fused_sampling", size, time_fused) for size in fused_sizes]
     for op, size, timer in jobs:
         bs, nb, bl, vocab, dtype = size[:5]
         try:
@@ -690,7 +784,8 @@ def time_pack(kernels: Kernels, gen: torch.Generator, bs: int, nb: int, bl: int,
     kernel_us = timed_us(kernels, lambda: kernels.pack(beams, base, out), iterations, repeats)
     beams_long = beams.long()
     ref_us = try_time(kernels, reference_on(dev, lambda: pack_beams(beams_long)), iterations, repeats)
-    return table_row("pack_beams", (bs, nb, bl, "-", "-"), kernel_us, ref_us)
+    moved = beams.numel() * 4 * 2 + sum(t.numel() * 4 for t in out.values())  # beams in, draft_indices + outputs
+    return table_row("pack_beams", (bs, nb, bl, "-", "-"), kernel_us, ref_us, moved, kernels.gbps)
 
 
 def time_accept(
@@ -716,7 +811,9 @@ def time_accept(
     beams_long, indices_long, ref_logits = beams.long(), indices.long(), logits[:, :n]
     ref = reference_on(dev, lambda: accept_greedy(ref_logits.argmax(-1), beams_long, indices_long))
     ref_us = try_time(kernels, ref, iterations, repeats)
-    return table_row("greedy_accept", (bs, nb, bl, str(vocab), DTYPE_NAMES[dtype]), kernel_us, ref_us)
+    moved = int(tree.gen_lengths.sum()) * vocab * logits.element_size()  # every real slot's logits, once
+    return table_row("greedy_accept", (bs, nb, bl, str(vocab), DTYPE_NAMES[dtype]), kernel_us, ref_us, moved,
+                     kernels.gbps)  # fmt: skip
 
 
 def time_warp(
@@ -747,7 +844,8 @@ def time_warp(
     ref = reference_on(dev, lambda: torch.softmax(warp_logits(ref_logits.float(), 0.8, top_k, top_p), dim=-1))
     ref_us = try_time(kernels, ref, iterations, repeats)
     name = "warp_softmax" if top_k or top_p < 1 else "warp_softmax T"
-    return table_row(name, (bs, nb, bl, str(vocab), DTYPE_NAMES[dtype]), kernel_us, ref_us)
+    moved = int(tree.gen_lengths.sum()) * vocab * logits.element_size() + out.numel() * 4  # logits in, probs out
+    return table_row(name, (bs, nb, bl, str(vocab), DTYPE_NAMES[dtype]), kernel_us, ref_us, moved, kernels.gbps)
 
 
 def time_sampling(
@@ -781,7 +879,54 @@ def time_sampling(
     rv, rs = rand_validation.float(), rand_sample.float()
     ref = reference_on(dev, lambda: accept_sampling(ref_probs, beams_long, indices_long, rv, rs))
     ref_us = try_time(kernels, ref, iterations, repeats)
-    return table_row("sampling_accept", (bs, nb, bl, str(vocab), DTYPE_NAMES[dtype]), kernel_us, ref_us)
+    moved = int(out["num_accepted_tokens"].sum()) * vocab * 4  # the visited nodes' probability rows, once
+    return table_row("sampling_accept", (bs, nb, bl, str(vocab), DTYPE_NAMES[dtype]), kernel_us, ref_us, moved,
+                     kernels.gbps)  # fmt: skip
+
+
+def time_fused(
+    kernels: Kernels,
+    gen: torch.Generator,
+    bs: int,
+    nb: int,
+    bl: int,
+    vocab: int,
+    dtype: torch.dtype,
+    top_k: int,
+    top_p: float,
+    iterations: int,
+    repeats: int,
+) -> str:
+    dev = kernels.device
+    beams_cpu = random_beams(gen, bs, nb, bl, 8) * (vocab // 8)
+    tree = pack_beams(beams_cpu)
+    n = tree.tokens.shape[1]
+    logits_cpu = (torch.randn(bs, n_cap(nb, bl), vocab, generator=gen) * 3).to(dtype)
+    flat_cpu, offsets_cpu = flat_rows(logits_cpu, tree.gen_lengths)
+    flat, offsets = on_device(flat_cpu, dev), on_device(offsets_cpu, dev)
+    beams, indices = on_device(beams_cpu.int(), dev), on_device(tree.draft_indices.int(), dev)
+    gen_lengths = on_device(tree.gen_lengths.int(), dev)
+    inv = on_device(torch.tensor([1.25]), dev)
+    rand_validation, rand_sample = torch.rand(bs, nb, bl - 1, device=dev), torch.rand(bs, device=dev)
+    out = kernels.accept_outputs(bs, bl)
+    top_p = f32(top_p)
+
+    def kernel() -> object:
+        return kernels.fused_accept(flat, offsets, inv, beams, indices, gen_lengths, rand_validation, rand_sample,
+                                    top_k, top_p, out)  # fmt: skip
+
+    kernel_us = timed_us(kernels, kernel, iterations, repeats)
+    ref_logits = on_device(logits_cpu[:, :n], dev)
+    beams_long, indices_long, rv, rs = beams.long(), indices.long(), rand_validation, rand_sample
+
+    def reference() -> object:
+        probs = torch.softmax(warp_logits(ref_logits.float(), 0.8, top_k, top_p), dim=-1)
+        return accept_sampling(probs, beams_long, indices_long, rv, rs)
+
+    ref_us = try_time(kernels, reference_on(dev, reference), iterations, repeats)
+    moved = int(out["num_accepted_tokens"].sum()) * vocab * flat.element_size()  # the visited rows, once
+    name = "fused_sampling" if top_k or top_p < 1 else "fused_sampling T"
+    return table_row(name, (bs, nb, bl, str(vocab), DTYPE_NAMES[dtype]), kernel_us, ref_us, moved, kernels.gbps)
 
 
 def try_time(kernels: Kernels, fn: Callable[[], object], iterations: int, repeats: int) -> float | None:
@@ -792,11 +937,22 @@ def try_time(kernels: Kernels, fn: Callable[[], object], iterations: int, repeat
         return None
 
 
-def table_row(op: str, size: tuple, kernel_us: float, ref_us: float | None) -> str:
+def measure_bandwidth_gbps(kernels: Kernels) -> float:
+    """Achievable memory bandwidth of the backend's device: a 1 GiB copy (read + write), median of 5."""
+    src = torch.empty(1 << 28, dtype=torch.float32, device=kernels.device)
+    dst = torch.empty_like(src)
+    seconds = timed_us(kernels, lambda: dst.copy_(src), 3, 5) / 1e6
+    return 2 * src.numel() * 4 / seconds / 1e9
+
+
+def table_row(op: str, size: tuple, kernel_us: float, ref_us: float | None, floor_bytes: float, gbps: float) -> str:
+    """One timing row; floor_us = the bytes the op must move over the memory bandwidth."""
     bs, nb, bl, vocab, dtype = size
     ref = f"{ref_us:14.1f}" if ref_us is not None else f"{'n/a':>14}"
     speedup = f"{ref_us / kernel_us:8.1f}x" if ref_us is not None else f"{'n/a':>9}"
-    return f"  {op:<16}{bs:>4}{nb:>4}{bl:>4}{vocab:>8}{dtype:>6}{kernel_us:11.1f}{ref}{speedup}"
+    floor_us = floor_bytes / (gbps * 1e3)
+    row = f"  {op:<16}{bs:>4}{nb:>4}{bl:>4}{vocab:>8}{dtype:>6}{kernel_us:11.1f}{ref}{speedup}"
+    return row + f"{floor_us:11.2f}{kernel_us / floor_us:8.1f}x"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -809,6 +965,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-timing", action="store_true")
     parser.add_argument("--small", action="store_true", help="small timing sizes and vocabularies (dry runs)")
+    floor_help = "memory bandwidth for the floor column (default: measured with a device copy)"
+    parser.add_argument("--bandwidth-gbps", type=float, default=None, help=floor_help)
     args = parser.parse_args(argv)
 
     if args.backend == "device":
@@ -831,6 +989,7 @@ def main(argv: list[str] | None = None) -> int:
     tallies.append(check_large_vocab(kernels, gen, large_vocabs))
     tallies.append(check_warp(kernels, max(1, args.cases // 4), gen, large_vocabs))
     tallies += check_sampling(kernels, args.cases, gen, large_vocabs)
+    tallies.append(check_fused(kernels, max(1, args.cases // 2), gen, large_vocabs))
     for tally in tallies:
         print(tally.line())
     print(f"  ({time.perf_counter() - t0:.0f} s)")
@@ -839,6 +998,9 @@ def main(argv: list[str] | None = None) -> int:
         clock = "CUDA events" if args.backend == "device" else "perf_counter"
         print(f"timing (microseconds per call, {clock}, median of {args.repeats} x {args.iterations} calls;")
         print("        reference = trtllm_redrafter's PyTorch ops on the same device)")
+        kernels.gbps = args.bandwidth_gbps or measure_bandwidth_gbps(kernels)
+        source = "given" if args.bandwidth_gbps else "measured: a 1 GiB device copy"
+        print(f"        floor = bytes the op must move / {kernels.gbps:.0f} GB/s ({source})")
         for row in time_all(kernels, gen, args.iterations, args.repeats, args.small):
             print(row)
 

@@ -3,12 +3,15 @@
 #
 #   tests/gpu/run_all.sh [--smol DIR]     # TIMEOUT=480 by default (seconds, builds included)
 #
-# Stages so far (each prints PASS/FAIL; a table at the end, then one RESULT line):
+# Stages (each prints PASS/FAIL; a table at the end, then one RESULT line):
 #   kernels    tests/gpu/check_kernels.sh: nvcc build, every kernel against the PyTorch reference on
-#              thousands of random cases, times against the reference ops (docs/plugins.md)
+#              thousands of random cases, times against the reference ops and the HBM floor (docs/plugins.md)
+#   runtime    tests/gpu/check_runtime.py: the torch ops built with CUDA against the reference at
+#              production shapes (bs to 64, nb to 64, bl 4-8, V 32k-152k, fp32/fp16/bf16), greedy parity
+#              with HF generate on the GPU (tiny Llama / Qwen2 / Mistral, float32, --kernels torch and ops),
+#              a chi-square test of exact sampling on the GPU, and with --smol DIR decode speed against
+#              HF generate for beam shapes 2x2, 4x4, 8x4, 16x4
 #   training   tests/gpu/check_training.sh: KD learns on CUDA, --online-target, one GPU against the CPU
-# Not built yet (issue 15): the torch ops on CUDA at production shapes, greedy parity and a chi-square
-# test of the reference runtime on CUDA, decode speed against HF generate for several beam shapes.
 # Without a GPU it prints "RESULT: NO GPU" and exits 0.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -28,6 +31,7 @@ run_stage() {
   echo "${results[-1]} $name"
 }
 run_stage kernels bash tests/gpu/check_kernels.sh
+run_stage runtime "$PYTHON" tests/gpu/check_runtime.py "$@"
 run_stage training bash tests/gpu/check_training.sh "$@"
 echo; echo "| stage | result |"; echo "|---|---|"
 failed=0

@@ -21,8 +21,7 @@ independently when they stop (EOS, max_new_tokens or a stop string).
 Everything stays on the target's device. A step waits for the device twice: ``pack_beams`` reads
 the tree's width (the widest row's packed tokens), and the step's results are read once to emit
 tokens and to cut the cache; with the lookup beam, ``append_right_aligned`` reads the history's
-first used column (a third); ``kernels="ops"`` adds one more, its check that no beam has a PAD
-tail (runtime/kernels.py). The random numbers of sampling are drawn on the host, so every
+first used column (a third). The random numbers of sampling are drawn on the host, so every
 device sees the same uniforms.
 """
 
@@ -81,11 +80,6 @@ class DecodeConfig:
             raise RedrafterError(f"lookup_len must be >= 0 (0 = draft_len), got {self.lookup_len}")
         if self.kernels not in ("torch", "ops"):
             raise RedrafterError(f"kernels must be 'torch' or 'ops', got {self.kernels!r}")
-        if self.kernels == "ops" and self.lookup and self.lookup_draft_len != self.draft_len:
-            raise RedrafterError(
-                "--kernels ops packs equal-length beams only: with the lookup beam, use --lookup-len 0 "
-                f"(= draft_len) instead of {self.lookup_len}, or --lookup-ngram 0"
-            )
         if self.lookup_ngram < 0 or (self.lookup_ngram and not 1 <= self.lookup_min_ngram <= self.lookup_ngram):
             raise RedrafterError(
                 f"lookup needs lookup_ngram >= 0 and 1 <= lookup_min_ngram <= lookup_ngram, "

@@ -4,26 +4,23 @@ Each function is a drop-in for its reference: ``pack_beams`` for ``tree.pack_bea
 ``accept_greedy`` for ``accept.accept_greedy(logits.argmax(-1), ...)`` and ``accept_sampling``
 for ``sampling.accept_sampling``. The ops (``ops/torch_ops.py``) run the kernels' own code and
 return int32 tensors over n_cap = nb * (bl - 1) + 1 slots; these wrappers cut the tree to its
-widest row and widen to int64, so every later step sees exactly the reference's tensors. The
-packing kernel takes equal-length beams only: a PAD tail (a lookup beam of another length than
-the drafter's) is refused.
+widest row and widen to int64, so every later step sees exactly the reference's tensors. Beams
+may end early in PAD (a lookup beam of another length than the drafter's): the packing kernel
+opens no slot for a PAD, as ``tree.pack_beams`` (plugins/kernels/pack_beams.h).
 """
 
 from __future__ import annotations
 
 import torch
 
-from trtllm_redrafter.errors import RedrafterError
 from trtllm_redrafter.ops import torch_ops
 from trtllm_redrafter.runtime.accept import Acceptance
-from trtllm_redrafter.runtime.tree import PAD, Tree, unpack_mask_bits
+from trtllm_redrafter.runtime.tree import Tree, unpack_mask_bits
 
 
 def pack_beams(draft_tokens: torch.Tensor) -> Tree:
     """``tree.pack_beams`` through ``torch.ops.redrafter.pack_beams``: draft_tokens [bs, nb, bl]."""
     torch_ops.load()
-    if bool((draft_tokens == PAD).any()):
-        raise RedrafterError("--kernels ops packs equal-length beams only (a PAD tail reached pack_beams)")
     bs = draft_tokens.shape[0]
     base = torch.zeros(bs, dtype=torch.int32, device=draft_tokens.device)
     tokens, gen, indices, offsets, packed, _ = torch.ops.redrafter.pack_beams(draft_tokens.int().contiguous(), base)

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # the prompts: the first 10 lines of docs/results/sampling/prompts_mt_bench_80.jsonl
-# Issue 15: --kernels ops against --kernels torch on the first 10 MT-Bench first turns, float64, CPU.
+# Issue 15: --kernels ops against --kernels torch on the first 10 MT-Bench first turns, float64, CPU,
+# default settings (the drafter plus the lookup beam, whose length differs from the drafter's: PAD tails).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 . .venv/bin/activate
 for k in torch ops; do
-  trtllm-redrafter run --prompts-file docs/results/kernels/mt10_prompts.jsonl --json --kernels $k --lookup-len 0 --device cpu --dtype float64 --max-new-tokens 96 > docs/results/kernels/mt10_$k.jsonl
+  trtllm-redrafter run --prompts-file docs/results/kernels/mt10_prompts.jsonl --json --kernels $k --device cpu --dtype float64 --max-new-tokens 96 > docs/results/kernels/mt10_$k.jsonl
 done
 python3 - <<'PY'
 import json
