@@ -37,7 +37,7 @@ def test_the_runtime_check_passes_on_the_cpu():
     result = subprocess.run([sys.executable, str(script), "--device", "cpu", "--quick"], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     lines = result.stdout.splitlines()
-    assert lines[-1] == "RESULT: PASS"
+    assert lines[-1] == "RESULT: PASS on cpu"
     for stage in ("a ops", "c parity", "d chisq"):
         assert any(line.startswith(f"PASS {stage}:") for line in lines), stage
     assert any(line.startswith("SKIP e speed:") for line in lines)

@@ -29,7 +29,6 @@ import argparse
 import statistics
 import sys
 import time
-import traceback
 from pathlib import Path
 
 import torch
@@ -40,6 +39,9 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from exact_sampling import PROMPT, L, V, chi_square_pvalue, exact_joint, tiny_target  # noqa: E402
 from tiny_models import ARCHS, HIDDEN, VOCAB, tiny_model  # noqa: E402
+
+sys.path.insert(0, str(REPO / "tests" / "gpu"))
+from stages import run_stages  # noqa: E402
 
 from trtllm_redrafter.ops import torch_ops  # noqa: E402
 from trtllm_redrafter.runtime import kernels  # noqa: E402
@@ -199,24 +201,7 @@ def main() -> int:
         ("d chisq", lambda: stage_chisq(args.device, args.quick)),
         ("e speed", lambda: stage_speed(args.device, args.smol, args.quick)),
     ]
-    results: list[tuple[str, bool | None, str, float]] = []
-    for name, stage in stages:
-        t0 = time.perf_counter()
-        try:
-            ok, figures = stage()
-        except Exception as exc:  # a stage's failure is reported and the next stage still runs
-            traceback.print_exc()
-            ok, figures = False, f"{type(exc).__name__}: {exc}"
-        seconds = time.perf_counter() - t0
-        verdict = "SKIP" if ok is None else ("PASS" if ok else "FAIL")
-        print(f"{verdict} {name}: {figures} ({seconds:.1f} s)", flush=True)
-        results.append((name, ok, figures, seconds))
-    print("\n| stage | result | figures | s |\n|---|---|---|---|")
-    for name, ok, figures, seconds in results:
-        print(f"| {name} | {'SKIP' if ok is None else ('PASS' if ok else 'FAIL')} | {figures} | {seconds:.1f} |")
-    failed = any(ok is False for _, ok, _, _ in results)
-    print("RESULT: FAIL" if failed else "RESULT: PASS")
-    return 1 if failed else 0
+    return run_stages(stages, args.device)
 
 
 if __name__ == "__main__":

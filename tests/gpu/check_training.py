@@ -28,14 +28,14 @@ import json
 import statistics
 import sys
 import tempfile
-import time
-import traceback
 from pathlib import Path
 
 import torch
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+
+from stages import run_stages  # noqa: E402 (tests/gpu, the script's own directory)
 
 from trtllm_redrafter.cli import main as cli  # noqa: E402
 
@@ -173,7 +173,6 @@ def main() -> int:
         return 0
     if args.device != "cpu":
         print(f"device: {torch.cuda.get_device_name(0)}, torch {torch.__version__}, CUDA {torch.version.cuda}")
-    results: list[tuple[str, bool | None, str, float]] = []
     with tempfile.TemporaryDirectory(prefix="redrafter-train-check-") as tmp:
         work = Path(tmp)
         tiny_target(work / "target")
@@ -184,23 +183,7 @@ def main() -> int:
             ("c agrees", lambda: stage_agrees(work, args.device)),
             ("d smollm2", lambda: stage_smollm2(work, args.device, args.smol)),
         ]
-        for name, stage in stages:
-            t0 = time.perf_counter()
-            try:
-                ok, figures = stage()
-            except Exception as exc:  # a stage's failure is reported and the next stage still runs
-                traceback.print_exc()
-                ok, figures = False, f"{type(exc).__name__}: {exc}"
-            seconds = time.perf_counter() - t0
-            verdict = "SKIP" if ok is None else ("PASS" if ok else "FAIL")
-            print(f"{verdict} {name}: {figures} ({seconds:.1f} s)", flush=True)
-            results.append((name, ok, figures, seconds))
-    print("\n| stage | result | figures | s |\n|---|---|---|---|")
-    for name, ok, figures, seconds in results:
-        print(f"| {name} | {'SKIP' if ok is None else ('PASS' if ok else 'FAIL')} | {figures} | {seconds:.1f} |")
-    failed = [name for name, ok, _, _ in results if ok is False]
-    print(f"RESULT: {'FAIL ' + ', '.join(failed) if failed else 'PASS'} on {args.device}")
-    return 1 if failed else 0
+        return run_stages(stages, args.device)
 
 
 if __name__ == "__main__":
