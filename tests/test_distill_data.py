@@ -10,7 +10,13 @@ from conftest import save_tiny_with_tokenizer
 from safetensors.torch import load_file
 
 from trtllm_redrafter.cli import main
-from trtllm_redrafter.training.corpus import DistillSettings, build_corpus, eval_prompts, load_training_prompts
+from trtllm_redrafter.training.corpus import (
+    DistillSettings,
+    build_corpus,
+    eval_prompts,
+    load_training_prompts,
+    plan_jobs,
+)
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="shared/data is not beside the repo")
@@ -133,6 +139,11 @@ def test_refuses_changed_settings(tiny_smol, tmp_path, capsys):
         (["--temperatures", "hot"], "comma-separated numbers"),
         (["--batch-size", "0"], "batch_size must be >= 1"),
         (["--sources", "alpaca,mt_bench"], "unknown prompt sources"),
+        (["--source-weights", "alpaca"], "name=weight pairs"),
+        (["--source-weights", "alpaca=x"], "name=weight pairs"),
+        (["--source-weights", "gsm8k=1", "--sources", "alpaca"], "name --sources only"),
+        (["--source-weights", "alpaca=-1"], "must be >= 0"),
+        (["--source-weights", "alpaca=0"], "at least one source weight"),
     ],
 )
 def test_bad_input(tiny_smol, tmp_path, capsys, extra, message):
@@ -197,3 +208,62 @@ def test_original_responses_corpus_pairs_each_prompt_with_its_dataset_answer(tin
         == 2
     )  # an existing corpus is never overwritten
     assert "already holds" in capsys.readouterr().err
+
+
+def multi_turn_data(root: Path) -> Path:
+    """fake_data plus conversations with later turns: one clean, one whose second user turn is an
+    MT-Bench turn (never used), one that does not alternate user / assistant (skipped)."""
+    data = fake_data(root)
+    turn = lambda who, text: {"from": who, "value": text}  # noqa: E731
+    convs = [
+        {
+            "conversations": [
+                turn("human", "Name a fruit."),
+                turn("gpt", "Apple."),
+                turn("human", "Another?"),
+                turn("gpt", "Pear."),
+            ]
+        },  # fmt: skip
+        {"conversations": [turn("human", "Name a country."), turn("gpt", "France."), turn("human", "and  spain?")]},
+        {"conversations": [turn("human", "Hi."), turn("human", "Hello?"), turn("gpt", "Hey.")]},
+    ]
+    (data / "sharegpt" / "t.json").write_text(json.dumps(convs))
+    return data
+
+
+def test_later_turns_come_with_their_history_and_never_with_an_eval_turn(tmp_path):
+    data = multi_turn_data(tmp_path / "data")
+    turns = [p for s, p in load_training_prompts(data, ("sharegpt_turns",)) if s == "sharegpt_turns"]
+    assert turns == [
+        [
+            {"role": "user", "content": "Name a fruit."},
+            {"role": "assistant", "content": "Apple."},
+            {"role": "user", "content": "Another?"},
+        ]
+    ]  # "and spain?" is an MT-Bench turn; "Hello?" follows a user turn
+    plain = [p for s, p in load_training_prompts(data) if s == "sharegpt"]
+    assert "Another?" in plain and "and  spain?" not in plain  # the old source: every turn alone, eval ones dropped
+    assert "sharegpt_turns" not in {s for s, _ in load_training_prompts(data)}  # not in the default set
+
+
+def test_source_weights_set_the_mix_and_are_deterministic():
+    prompts = [("a", f"a{i}") for i in range(300)] + [("b", f"b{i}") for i in range(300)] + [("c", "c0")]
+
+    def plan(**kw) -> list[str]:
+        cfg = DistillSettings(model="m", temperatures=(0.0,), batch_size=1000, sources=("a", "b", "c"), **kw)
+        return [job.source for shard in plan_jobs(cfg, prompts, lambda text: [1, 2]) for job in shard]
+
+    weighted = plan(source_weights=(("a", 3.0), ("b", 1.0)), max_samples=200)
+    assert weighted == plan(source_weights=(("a", 3.0), ("b", 1.0)), max_samples=200)  # seeded
+    assert 130 <= weighted.count("a") <= 170 and "c" not in weighted  # about 3:1; an unweighted source is out
+    plain = plan(max_samples=200)
+    assert 70 <= plain.count("a") <= 130  # no weights: the plain shuffle, about 1:1
+
+
+def test_an_unweighted_corpus_keeps_its_manifest_settings(tiny_smol, tmp_path):
+    """Corpora planned before source weights existed resume: their settings gain no key."""
+    data = fake_data(tmp_path / "data")
+    plain = build_corpus(settings(tiny_smol, max_samples=3), tmp_path / "p", data)
+    assert "source_weights" not in plain["settings"]
+    weighted = build_corpus(settings(tiny_smol, max_samples=3, source_weights=(("alpaca", 1.0),)), tmp_path / "w", data)
+    assert weighted["settings"]["source_weights"] == {"alpaca": 1.0}

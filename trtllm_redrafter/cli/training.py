@@ -11,6 +11,20 @@ from trtllm_redrafter.errors import RedrafterError
 from trtllm_redrafter.models import DTYPES
 
 
+def parse_source_weights(text: str) -> tuple[tuple[str, float], ...]:
+    """'sharegpt=4,alpaca=1' -> (('sharegpt', 4.0), ('alpaca', 1.0)); '' -> ()."""
+    pairs = []
+    for item in filter(None, text.split(",")):
+        name, sep, weight = item.partition("=")
+        try:
+            pairs.append((name.strip(), float(weight)))
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise RedrafterError(f"--source-weights takes name=weight pairs, got {item!r}")
+    return tuple(pairs)
+
+
 def cmd_distill_data(args: argparse.Namespace) -> int:
     from trtllm_redrafter.training.corpus import DistillSettings, build_corpus
 
@@ -29,6 +43,7 @@ def cmd_distill_data(args: argparse.Namespace) -> int:
         sources=tuple(args.sources.split(",")),
         dtype=args.dtype,
         seed=args.seed,
+        source_weights=parse_source_weights(args.source_weights),
     )
     if args.responses == "original":
         from trtllm_redrafter.training.corpus import build_original_corpus
@@ -138,7 +153,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     dd = sub.add_parser("distill-data", help="build a self-distillation corpus (resumable)")
     dd.add_argument("--out", required=True, help="corpus directory (manifest.json + shards/)")
     dd.add_argument("--data-dir", default=default_data_dir(), help="shared/data with the training prompt sets")
-    dd.add_argument("--sources", default="sharegpt,alpaca,code_alpaca,gsm8k")
+    dd.add_argument(
+        "--sources",
+        default="sharegpt,alpaca,code_alpaca,gsm8k",
+        help="comma-separated; also sharegpt_turns (later ShareGPT turns with their history)",
+    )
+    dd.add_argument(
+        "--source-weights",
+        default="",
+        help="name=weight,...: draw the planned prompts by source in these proportions (default: plain shuffle)",
+    )
     dd.add_argument("--temperatures", default="0,0.7", help="comma-separated; 0 = greedy")
     dd.add_argument("--samples-per-prompt", type=int, default=1)
     dd.add_argument("--max-new-tokens", type=int, default=256)

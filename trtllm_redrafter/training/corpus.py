@@ -39,6 +39,10 @@ from trtllm_redrafter.files import write_json_atomic
 from trtllm_redrafter.training.shards import MANIFEST, append_rank_entry, rank_world, written_entries
 
 SOURCES = ("sharegpt", "alpaca", "code_alpaca", "gsm8k")
+# "sharegpt_turns": every later human turn of a ShareGPT conversation with its history (the earlier
+# human and gpt turns as chat messages); not in the default set, so existing corpora plan as before
+ALL_SOURCES = (*SOURCES, "sharegpt_turns")
+Prompt = str | list[dict]  # one user message, or a chat history ending with the user's turn
 
 
 # ---- prompts -------------------------------------------------------------------------------
@@ -56,27 +60,59 @@ def _conversations(path: Path) -> Iterator[list[dict]]:
         yield turns or []
 
 
-def load_training_prompts(data_dir: Path, sources: tuple[str, ...] = SOURCES) -> list[tuple[str, str]]:
+def load_training_prompts(data_dir: Path, sources: tuple[str, ...] = SOURCES) -> list[tuple[str, Prompt]]:
     """(source, prompt) pairs from the training-side files only, eval overlaps removed."""
     return [(src, prompt) for src, prompt, _ in load_training_pairs(data_dir, sources)]
 
 
-def load_training_pairs(data_dir: Path, sources: tuple[str, ...] = SOURCES) -> list[tuple[str, str, str | None]]:
-    """(source, prompt, the dataset's own response or None), in load_training_prompts' order."""
+def _history(turns: list[dict], j: int) -> list[dict] | None:
+    """Turns 0..j as chat messages (human -> user, gpt -> assistant), or None when they do not
+    alternate user / assistant from a user turn (the chat template needs that)."""
+    roles = {"human": "user", "gpt": "assistant"}
+    messages = [{"role": roles.get(t.get("from"), ""), "content": t.get("value", "")} for t in turns[: j + 1]]
+    alternates = all(m["role"] == ("user" if k % 2 == 0 else "assistant") for k, m in enumerate(messages))
+    return messages if alternates and all(m["content"].strip() for m in messages) else None
+
+
+def _sharegpt(data_dir: Path, with_history: bool) -> Iterator[tuple[str, Prompt, str | None]]:
+    for f in sorted((data_dir / "sharegpt").glob("*.json")):
+        for turns in _conversations(f):
+            for j, t in enumerate(turns):
+                if t.get("from") != "human":
+                    continue
+                nxt = turns[j + 1] if j + 1 < len(turns) else {}
+                response = nxt.get("value") if nxt.get("from") == "gpt" else None
+                if not with_history:
+                    yield "sharegpt", t["value"], response
+                elif j > 0 and (messages := _history(turns, j)) is not None:
+                    yield "sharegpt_turns", messages, response
+
+
+def _key(prompt: Prompt) -> str:
+    """Dedupe key: the normalised text, or the normalised messages of a history."""
+    if isinstance(prompt, str):
+        return _norm(prompt)
+    return "\x1e".join(f"{m['role']}:{_norm(m['content'])}" for m in prompt)
+
+
+def _user_texts(prompt: Prompt) -> list[str]:
+    return [prompt] if isinstance(prompt, str) else [m["content"] for m in prompt if m["role"] == "user"]
+
+
+def load_training_pairs(data_dir: Path, sources: tuple[str, ...] = SOURCES) -> list[tuple[str, Prompt, str | None]]:
+    """(source, prompt, the dataset's own response or None), in load_training_prompts' order. A
+    prompt any of whose user turns is an evaluation prompt is dropped."""
     if not data_dir.is_dir():
         raise RedrafterError(f"data directory {data_dir} not found (expected shared/data with {', '.join(SOURCES)})")
-    unknown = set(sources) - set(SOURCES)
+    unknown = set(sources) - set(ALL_SOURCES)
     if unknown:
-        raise RedrafterError(f"unknown prompt sources {sorted(unknown)}; choose from {', '.join(SOURCES)}")
-    out: list[tuple[str, str, str | None]] = []
+        raise RedrafterError(f"unknown prompt sources {sorted(unknown)}; choose from {', '.join(ALL_SOURCES)}")
+    out: list[tuple[str, Prompt, str | None]] = []
     try:
         if "sharegpt" in sources:
-            for f in sorted((data_dir / "sharegpt").glob("*.json")):
-                for turns in _conversations(f):
-                    for j, t in enumerate(turns):
-                        if t.get("from") == "human":
-                            nxt = turns[j + 1] if j + 1 < len(turns) else {}
-                            out.append(("sharegpt", t["value"], nxt.get("value") if nxt.get("from") == "gpt" else None))
+            out += list(_sharegpt(data_dir, with_history=False))
+        if "sharegpt_turns" in sources:
+            out += list(_sharegpt(data_dir, with_history=True))
         for name, file in (("alpaca", "alpaca/*.json"), ("code_alpaca", "code_alpaca/*.json")):
             if name in sources:
                 for f in sorted(data_dir.glob(file)):
@@ -92,11 +128,11 @@ def load_training_pairs(data_dir: Path, sources: tuple[str, ...] = SOURCES) -> l
     banned = eval_prompts(data_dir)
     seen: set[str] = set()
     kept = []
-    for source, text, response in out:
-        key = _norm(text)
-        if key and key not in banned and key not in seen:
+    for source, prompt, response in out:
+        key = _key(prompt)
+        if key and key not in seen and not any(_norm(text) in banned for text in _user_texts(prompt)):
             seen.add(key)
-            kept.append((source, text, response))
+            kept.append((source, prompt, response))
     return kept
 
 
@@ -127,8 +163,16 @@ class DistillSettings:
     sources: tuple[str, ...] = SOURCES
     dtype: str = "bfloat16"
     seed: int = 0
+    # (source, weight) pairs: the planned order draws the next prompt from a source with probability
+    # proportional to its weight (seeded); () keeps the plain shuffle of every prompt
+    source_weights: tuple[tuple[str, float], ...] = ()
 
     def validate(self) -> None:
+        weighted = {name for name, _ in self.source_weights}
+        if weighted - set(self.sources) or any(w < 0 for _, w in self.source_weights):
+            raise RedrafterError(f"source weights must be >= 0 and name --sources only, got {self.source_weights}")
+        if self.source_weights and not any(w > 0 for _, w in self.source_weights):
+            raise RedrafterError("at least one source weight must be > 0")
         if not self.temperatures or any(t < 0 for t in self.temperatures):
             raise RedrafterError("temperatures must be a non-empty list of values >= 0")
         for name in ("samples_per_prompt", "max_new_tokens", "max_prompt_tokens", "batch_size"):
@@ -183,10 +227,26 @@ class Job:
     temperature: float
 
 
-def plan_jobs(settings: DistillSettings, prompts: list[tuple[str, str]], encode) -> list[list[Job]]:
-    """Deterministic shards: a seeded shuffle of prompts, then per temperature and sample."""
+def weighted_order(order: list[int], sources: list[str], weights: dict[str, float], seed: int) -> list[int]:
+    """Interleave `order` (already shuffled) by source: each next prompt comes from a source drawn
+    with probability proportional to its weight among those with prompts left (seeded; a source
+    of weight 0, or not weighted, is left out). Within a source the shuffled order is kept."""
+    queues = {name: [i for i in order if sources[i] == name] for name, w in weights.items() if w > 0}
+    rng = random.Random(seed * 7_919 + 1)
+    out: list[int] = []
+    while any(queues.values()):
+        names = [n for n, q in queues.items() if q]
+        out.append(queues[rng.choices(names, [weights[n] for n in names])[0]].pop(0))
+    return out
+
+
+def plan_jobs(settings: DistillSettings, prompts: list[tuple[str, Prompt]], encode) -> list[list[Job]]:
+    """Deterministic shards: a seeded shuffle of prompts (interleaved by source weight when weights
+    are given), then per temperature and sample."""
     order = list(range(len(prompts)))
     random.Random(settings.seed).shuffle(order)
+    if settings.source_weights:
+        order = weighted_order(order, [src for src, _ in prompts], dict(settings.source_weights), settings.seed)
     encoded = []
     for i in order:
         ids = encode(prompts[i][1])
@@ -344,6 +404,10 @@ def build_corpus(
     }
     manifest["settings"]["temperatures"] = list(settings.temperatures)
     manifest["settings"]["sources"] = list(settings.sources)
+    if settings.source_weights:
+        manifest["settings"]["source_weights"] = {name: w for name, w in settings.source_weights}
+    else:  # corpora planned before weights existed resume unchanged
+        del manifest["settings"]["source_weights"]
 
     def check(old: dict) -> None:
         if old.get("target", {}).get("sha256") != fingerprint:
@@ -418,6 +482,8 @@ def build_original_corpus(settings: DistillSettings, out_dir: Path, data_dir: Pa
     pairs = load_training_pairs(Path(data_dir), tuple(settings.sources))
     order = list(range(len(pairs)))
     random.Random(settings.seed).shuffle(order)  # plan_jobs' order
+    if settings.source_weights:
+        order = weighted_order(order, [src for src, _, _ in pairs], dict(settings.source_weights), settings.seed)
     samples: list[tuple[int, list[int], list[int]]] = []
     for i in order:
         _, prompt, response = pairs[i]
