@@ -6,31 +6,7 @@ import random
 
 import pytest
 import torch
-from tiny_models import ARCHS, HIDDEN, VOCAB, tiny_model  # noqa: F401 (re-exported to the tests)
-
-
-def hf_greedy(model, prompts: list[list[int]], max_new_tokens: int, eos: list[int] | None = None) -> list[list[int]]:
-    """Reference: transformers generate(do_sample=False), left padded, trimmed at EOS."""
-    from trtllm_redrafter.runtime.decode import left_pad
-
-    ids, valid = left_pad(prompts)
-    out = model.generate(
-        input_ids=ids,
-        attention_mask=valid.long(),
-        do_sample=False,
-        max_new_tokens=max_new_tokens,
-        eos_token_id=eos,
-        pad_token_id=0,
-    )
-    result = []
-    for row in out[:, ids.shape[1] :].tolist():
-        if eos:
-            for i, t in enumerate(row):
-                if t in eos:
-                    row = row[: i + 1]
-                    break
-        result.append(row)
-    return result
+from tiny_models import ARCHS, HIDDEN, VOCAB, hf_greedy, tiny_model  # noqa: F401 (re-exported to the tests)
 
 
 class OracleProposer:

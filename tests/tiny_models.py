@@ -45,3 +45,27 @@ def tiny_model(arch: str, dtype: torch.dtype = torch.float64, seed: int = 0, **c
 
 
 ARCHS = ["llama", "qwen2", "mistral"]
+
+
+def hf_greedy(model, prompts: list[list[int]], max_new_tokens: int, eos: list[int] | None = None) -> list[list[int]]:
+    """Reference: transformers generate(do_sample=False) on the model's device, left padded, trimmed at EOS."""
+    from trtllm_redrafter.runtime.decode import left_pad
+
+    ids, valid = left_pad(prompts)
+    out = model.generate(
+        input_ids=ids.to(model.device),
+        attention_mask=valid.long().to(model.device),
+        do_sample=False,
+        max_new_tokens=max_new_tokens,
+        eos_token_id=eos,
+        pad_token_id=0,
+    )
+    result = []
+    for row in out[:, ids.shape[1] :].tolist():
+        if eos:
+            for i, t in enumerate(row):
+                if t in eos:
+                    row = row[: i + 1]
+                    break
+        result.append(row)
+    return result

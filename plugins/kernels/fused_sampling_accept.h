@@ -295,16 +295,8 @@ RD_HD int32_t fusedRealSlots(int32_t rowOffset, int32_t genLength, int32_t numRo
 // hi * 2^32 + lo.
 RD_HD int32_t fusedSelectMassSplit(uint32_t const* lo, uint32_t const* hi, uint64_t threshold, uint64_t& below)
 {
-    for (int32_t d = 0; d < kRadixBins; ++d)
-    {
-        uint64_t const mass = (static_cast<uint64_t>(hi[d]) << 32) + lo[d];
-        if (below + mass > threshold)
-        {
-            return d;
-        }
-        below += mass;
-    }
-    return -1;
+    return radixSelectMassBy(
+        [&](int32_t d) { return (static_cast<uint64_t>(hi[d]) << 32) + lo[d]; }, threshold, below);
 }
 
 // Dynamic shared memory of one request: is-child flags (nb int32), child probabilities (nb float),

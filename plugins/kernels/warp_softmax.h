@@ -152,12 +152,13 @@ RD_HD int32_t radixSelectLargest(int32_t const* counts, int32_t& remaining)
 // `below`, the mass of the keys under this range) exceeds `threshold`; `below` grows by the bins
 // before it. -1 when the whole range stays <= threshold (only possible in pass 0: then every token
 // but the largest would be dropped, and the largest are kept).
-template <typename Mass> // uint64_t (host) or unsigned long long (device atomics)
-RD_HD int32_t radixSelectMass(Mass const* masses, uint64_t threshold, uint64_t& below)
+// The scan itself, over bins read through massAt(d) (any storage of the 64-bit bins).
+template <typename MassAt>
+RD_HD int32_t radixSelectMassBy(MassAt&& massAt, uint64_t threshold, uint64_t& below)
 {
     for (int32_t d = 0; d < kRadixBins; ++d)
     {
-        uint64_t const mass = static_cast<uint64_t>(masses[d]);
+        uint64_t const mass = massAt(d);
         if (below + mass > threshold)
         {
             return d;
@@ -165,6 +166,12 @@ RD_HD int32_t radixSelectMass(Mass const* masses, uint64_t threshold, uint64_t& 
         below += mass;
     }
     return -1;
+}
+
+template <typename Mass> // uint64_t (host) or unsigned long long (device atomics)
+RD_HD int32_t radixSelectMass(Mass const* masses, uint64_t threshold, uint64_t& below)
+{
+    return radixSelectMassBy([&](int32_t d) { return static_cast<uint64_t>(masses[d]); }, threshold, below);
 }
 
 // e_v = exp(y_v - m) for a kept token, 0 otherwise.

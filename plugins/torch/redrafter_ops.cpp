@@ -331,7 +331,11 @@ TORCH_LIBRARY(redrafter, m)
           "Tensor(f!) accepted_tokens) -> ()");
 }
 
-TORCH_LIBRARY_IMPL(redrafter, CPU, m)
+namespace
+{
+
+// The same functions for every dispatch key: each picks the host or the device launcher itself.
+void implementOps(torch::Library& m)
 {
     m.impl("pack_beams", &pack_beams);
     m.impl("pack_beams_out", &pack_beams_out);
@@ -341,14 +345,16 @@ TORCH_LIBRARY_IMPL(redrafter, CPU, m)
     m.impl("sampling_accept_out", &sampling_accept_out);
 }
 
+} // namespace
+
+TORCH_LIBRARY_IMPL(redrafter, CPU, m)
+{
+    implementOps(m);
+}
+
 #ifdef REDRAFTER_WITH_CUDA
 TORCH_LIBRARY_IMPL(redrafter, CUDA, m)
 {
-    m.impl("pack_beams", &pack_beams);
-    m.impl("pack_beams_out", &pack_beams_out);
-    m.impl("greedy_accept", &greedy_accept);
-    m.impl("greedy_accept_out", &greedy_accept_out);
-    m.impl("sampling_accept", &sampling_accept);
-    m.impl("sampling_accept_out", &sampling_accept_out);
+    implementOps(m);
 }
 #endif

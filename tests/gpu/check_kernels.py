@@ -788,6 +788,15 @@ def time_pack(kernels: Kernels, gen: torch.Generator, bs: int, nb: int, bl: int,
     return table_row("pack_beams", (bs, nb, bl, "-", "-"), kernel_us, ref_us, moved, kernels.gbps)
 
 
+def timing_tree(gen: torch.Generator, bs: int, nb: int, bl: int, vocab: int, dev: torch.device):
+    """Random beams over tokens spread across the vocabulary, their tree, and the int32 inputs the
+    acceptance kernels take on `dev`: (tree, beams, indices, gen_lengths)."""
+    beams_cpu = random_beams(gen, bs, nb, bl, 8) * (vocab // 8)
+    tree = pack_beams(beams_cpu)
+    beams, indices = on_device(beams_cpu.int(), dev), on_device(tree.draft_indices.int(), dev)
+    return tree, beams, indices, on_device(tree.gen_lengths.int(), dev)
+
+
 def time_accept(
     kernels: Kernels,
     gen: torch.Generator,
@@ -800,12 +809,9 @@ def time_accept(
     repeats: int,
 ) -> str:
     dev = kernels.device
-    beams_cpu = random_beams(gen, bs, nb, bl, 8) * (vocab // 8)
-    tree = pack_beams(beams_cpu)
+    tree, beams, indices, gen_lengths = timing_tree(gen, bs, nb, bl, vocab, dev)
     n = tree.tokens.shape[1]
     logits = torch.randn(bs, n_cap(nb, bl), vocab, device=dev, dtype=dtype)
-    beams, indices = on_device(beams_cpu.int(), dev), on_device(tree.draft_indices.int(), dev)
-    gen_lengths = on_device(tree.gen_lengths.int(), dev)
     out = kernels.accept_outputs(bs, bl)
     kernel_us = timed_us(kernels, lambda: kernels.accept(logits, beams, indices, gen_lengths, out), iterations, repeats)
     beams_long, indices_long, ref_logits = beams.long(), indices.long(), logits[:, :n]
@@ -860,13 +866,10 @@ def time_sampling(
     repeats: int,
 ) -> str:
     dev = kernels.device
-    beams_cpu = random_beams(gen, bs, nb, bl, 8) * (vocab // 8)
-    tree = pack_beams(beams_cpu)
+    tree, beams, indices, gen_lengths = timing_tree(gen, bs, nb, bl, vocab, dev)
     n = tree.tokens.shape[1]
     probs = torch.rand(bs, n_cap(nb, bl), vocab, device=dev)
     probs /= probs.sum(-1, keepdim=True)
-    beams, indices = on_device(beams_cpu.int(), dev), on_device(tree.draft_indices.int(), dev)
-    gen_lengths = on_device(tree.gen_lengths.int(), dev)
     rand_validation = torch.rand(bs, nb, bl - 1, device=dev).to(dtype)
     rand_sample = torch.rand(bs, device=dev).to(dtype)
     out = kernels.accept_outputs(bs, bl)
@@ -898,14 +901,11 @@ def time_fused(
     repeats: int,
 ) -> str:
     dev = kernels.device
-    beams_cpu = random_beams(gen, bs, nb, bl, 8) * (vocab // 8)
-    tree = pack_beams(beams_cpu)
+    tree, beams, indices, gen_lengths = timing_tree(gen, bs, nb, bl, vocab, dev)
     n = tree.tokens.shape[1]
     logits_cpu = (torch.randn(bs, n_cap(nb, bl), vocab, generator=gen) * 3).to(dtype)
     flat_cpu, offsets_cpu = flat_rows(logits_cpu, tree.gen_lengths)
     flat, offsets = on_device(flat_cpu, dev), on_device(offsets_cpu, dev)
-    beams, indices = on_device(beams_cpu.int(), dev), on_device(tree.draft_indices.int(), dev)
-    gen_lengths = on_device(tree.gen_lengths.int(), dev)
     inv = on_device(torch.tensor([1.25]), dev)
     rand_validation, rand_sample = torch.rand(bs, nb, bl - 1, device=dev), torch.rand(bs, device=dev)
     out = kernels.accept_outputs(bs, bl)

@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
 from exact_sampling import PROMPT, L, V, chi_square_pvalue, exact_joint, tiny_target  # noqa: E402
-from tiny_models import ARCHS, HIDDEN, VOCAB, tiny_model  # noqa: E402
+from tiny_models import ARCHS, HIDDEN, VOCAB, hf_greedy, tiny_model  # noqa: E402
 
 sys.path.insert(0, str(REPO / "tests" / "gpu"))
 from stages import run_stages  # noqa: E402
@@ -46,7 +46,7 @@ from stages import run_stages  # noqa: E402
 from trtllm_redrafter.ops import torch_ops  # noqa: E402
 from trtllm_redrafter.runtime import kernels  # noqa: E402
 from trtllm_redrafter.runtime.accept import accept_greedy  # noqa: E402
-from trtllm_redrafter.runtime.decode import DecodeConfig, Decoder, left_pad  # noqa: E402
+from trtllm_redrafter.runtime.decode import DecodeConfig, Decoder  # noqa: E402
 from trtllm_redrafter.runtime.drafter import DrafterConfig, init_drafter  # noqa: E402
 from trtllm_redrafter.runtime.sampling import accept_sampling  # noqa: E402
 from trtllm_redrafter.runtime.target import HFTarget  # noqa: E402
@@ -112,20 +112,12 @@ def stage_ops(device: str, quick: bool) -> tuple[bool, str]:
     return ok, f"{packs} pack cases, {greedy} greedy cases, {sampled} sampling rows ({boundary} tokens differ)"
 
 
-@torch.no_grad()
-def hf_greedy_on(model, prompts: list[list[int]], new_tokens: int, device: str) -> list[list[int]]:
-    ids, valid = left_pad(prompts)
-    out = model.generate(input_ids=ids.to(device), attention_mask=valid.long().to(device), do_sample=False,
-                         max_new_tokens=new_tokens, pad_token_id=0)  # fmt: skip
-    return out[:, ids.shape[1] :].tolist()
-
-
 def stage_parity(device: str, quick: bool) -> tuple[bool, str]:
     new_tokens = 16 if quick else 40
     checked = []
     for arch in ARCHS:
         model = tiny_model(arch, torch.float32).to(device)
-        ref = hf_greedy_on(model, PROMPTS, new_tokens, device)
+        ref = hf_greedy(model, PROMPTS, new_tokens)
         drafter = init_drafter(DrafterConfig(VOCAB, HIDDEN, exit_dim=48), seed=1).to(device)
         for kernel_path in ("torch", "ops"):
             cfg = DecodeConfig(num_beams=4, draft_len=3, max_new_tokens=new_tokens, kernels=kernel_path)
@@ -167,7 +159,7 @@ def stage_speed(device: str, smol: Path | None, quick: bool) -> tuple[bool | Non
         for m in methods[repeat % len(methods) :] + methods[: repeat % len(methods)]:  # rotate the order
             t0 = time.perf_counter()
             if m == "hf":
-                out = hf_greedy_on(rd.model, prompts, new_tokens, device)
+                out = hf_greedy(rd.model, prompts, new_tokens)
                 tokens[m] = sum(len(o) for o in out)
             else:
                 shape, k = m.split("/")

@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import random
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -231,12 +232,12 @@ def weighted_order(order: list[int], sources: list[str], weights: dict[str, floa
     """Interleave `order` (already shuffled) by source: each next prompt comes from a source drawn
     with probability proportional to its weight among those with prompts left (seeded; a source
     of weight 0, or not weighted, is left out). Within a source the shuffled order is kept."""
-    queues = {name: [i for i in order if sources[i] == name] for name, w in weights.items() if w > 0}
+    queues = {name: deque(i for i in order if sources[i] == name) for name, w in weights.items() if w > 0}
     rng = random.Random(seed * 7_919 + 1)
     out: list[int] = []
     while any(queues.values()):
         names = [n for n, q in queues.items() if q]
-        out.append(queues[rng.choices(names, [weights[n] for n in names])[0]].pop(0))
+        out.append(queues[rng.choices(names, [weights[n] for n in names])[0]].popleft())
     return out
 
 
