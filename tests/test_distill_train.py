@@ -75,6 +75,13 @@ def test_vectorised_loss_equals_the_naive_loop():
     lengths, plens = torch.tensor([9, 6]), torch.tensor([3, 1])
     res = drafter_loss(Unroll(drafter, n), embed, hidden, logp, ids, lengths, plens, n)
     assert res.loss.item() == pytest.approx(naive_loss(drafter, embed, hidden, logp, ids, lengths, plens, n), rel=1e-5)
+    # a training step skips the agreement metrics; its loss terms are the same numbers
+    fast = drafter_loss(Unroll(drafter, n), embed, hidden, logp, ids, lengths, plens, n, ce_weight=0.5, metrics=False)
+    full = drafter_loss(Unroll(drafter, n), embed, hidden, logp, ids, lengths, plens, n, ce_weight=0.5)
+    assert fast.top1 is None and full.top1 is not None and torch.equal(fast.count, full.count)
+    assert [float(x.detach()) for x in (fast.loss, fast.kl, fast.ce)] == [
+        float(x.detach()) for x in (full.loss, full.kl, full.ce)
+    ]
 
 
 def test_a_position_with_no_draftable_token_has_finite_gradients():

@@ -18,7 +18,7 @@ from trtllm_redrafter.training.corpus import DistillSettings, build_corpus, mode
 from trtllm_redrafter.training.drafter_init import choose_draft_vocab
 from trtllm_redrafter.training.features import build_features, load_features
 from trtllm_redrafter.training.loss import Unroll, drafter_loss, target_to_draft
-from trtllm_redrafter.training.train import train
+from trtllm_redrafter.training.train import load_data, train
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +145,28 @@ def test_training_on_features_with_a_draft_vocab_resumes_exactly(tiny_smol, corp
     assert a.config.draft_vocab_size == 64 and a.lm_head[-1].weight.shape[0] == 64
     for (k, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.equal(x, y), k
+
+
+def test_training_on_two_corpora_reads_both(tiny_smol, corpus_and_features, tmp_path):
+    """--data A,B --features FA,FB: one run over both corpora; job ids repeat across them, the digest
+    tells the corpora apart, and a features list of the wrong length is refused."""
+    import shutil
+
+    corpus, feats = corpus_and_features
+    shutil.copytree(corpus, tmp_path / "c2")
+    shutil.copytree(feats, tmp_path / "f2")
+    one = settings_for(tiny_smol, corpus, tmp_path / "one", features=str(feats))
+    two = settings_for(
+        tiny_smol, f"{corpus},{tmp_path / 'c2'}", tmp_path / "two", features=f"{feats},{tmp_path / 'f2'}"
+    )
+    a, b = load_data(one, 1), load_data(two, 1)
+    assert b.counts["train_samples"] == 2 * a.counts["train_samples"] and b.digest != a.digest
+    train(two)
+    run = json.loads((tmp_path / "two" / "run.json").read_text())
+    assert run["corpus"]["train_samples"] == b.counts["train_samples"] and len(run["corpus"]["manifest_counts"]) == 2
+    bad = settings_for(tiny_smol, f"{corpus},{tmp_path / 'c2'}", tmp_path / "bad", features=str(feats))
+    with pytest.raises(Exception, match="one per corpus"):
+        train(bad)
 
 
 def test_eval_drafter_on_a_runs_answers(tiny_smol, tmp_path, capsys):

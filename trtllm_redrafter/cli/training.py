@@ -192,7 +192,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     df.set_defaults(func=cmd_distill_features)
 
     tr = sub.add_parser("train", help="distil a drafter from the frozen target (runs under torchrun too)")
-    tr.add_argument("--data", required=True, help="corpus directory written by distill-data")
+    tr.add_argument(
+        "--data",
+        required=True,
+        help="corpus directory written by distill-data; several, comma-separated, train together "
+        "(--features then names one features directory per corpus, in the same order)",
+    )
     tr.add_argument("--out", required=True, help="run directory: checkpoint/, log.csv, loss.png")
     tr.add_argument("--resume", action="store_true", help="continue exactly from out/checkpoint")
     for name, typ, default, hlp in [

@@ -27,8 +27,8 @@ class LossOut:
     loss: torch.Tensor
     kl: torch.Tensor  # float64 scalars: the mean KL and CE terms, for logging (no host sync here)
     ce: torch.Tensor
-    top1: torch.Tensor  # [N] agreement with the target argmax per draft position (sum)
-    topk: torch.Tensor  # [N]
+    top1: torch.Tensor | None  # [N] agreement with the target argmax per draft position (sum); None without metrics
+    topk: torch.Tensor | None  # [N]
     count: torch.Tensor  # [N] valid positions
     chain: torch.Tensor  # scalar: sum over chain-valid positions of leading top-1 agreements
     chain_count: torch.Tensor
@@ -81,6 +81,7 @@ def drafter_loss(
     topk: int = 5,
     kd_weight: float = 1.0,
     t2d: torch.Tensor | None = None,  # [V] target id -> draft id (-1: absent); None = full vocabulary
+    metrics: bool = True,  # False: the loss terms and counts only (a training step)
 ) -> LossOut:
     """Mean over valid (i, k) of kd_weight * KL(p || q) + ce_weight * CE(x[i+k+1]).
 
@@ -123,42 +124,45 @@ def drafter_loss(
     for k in range(1, num_steps + 1):
         logits = all_logits[k - 1]  # [B, T, V'] predicts x[i + k + 1]
         valid = (pos >= prompt_lens[:, None] - 1) & (pos + k + 1 < lengths[:, None])  # [B, T]
-        sel = valid.nonzero(as_tuple=True)
-        q_sel = torch.log_softmax(logits[sel].float(), dim=-1)  # [M, V']
+        # every position is computed and the invalid ones are masked: no data-dependent shape, so
+        # no host sync (a nonzero() per depth would stall a GPU four times per micro-batch)
+        q = torch.log_softmax(logits.float(), dim=-1)  # [B, T, V']
 
         def shifted(x: torch.Tensor, fill: float | int, k: int = k) -> torch.Tensor:
             out = torch.full_like(x, fill)
             out[:, : t - k] = x[:, k:]  # the target's view of x[i + k + 1] sits at position i + k
             return out
 
-        p_sel = shifted(p_logp_all, float("-inf"))[sel]  # [M, V'] or [M, K]
+        p_k = shifted(p_logp_all, float("-inf"))  # [B, T, V'] or [B, T, K]
         # a row whose whole top K lies outside V' is NaN after the renormalisation: it carries no KD
         # signal. Zero p and log p there *before* the product, so no NaN reaches the gradient either
         # (a where() after the product would still multiply its NaN branch's gradient by zero).
-        p_exp = p_sel.exp()
-        has_p = p_exp > 0  # False for -inf and NaN
+        p_exp = p_k.exp()
+        has_p = (p_exp > 0) & valid[..., None]  # False for -inf, NaN and invalid positions
         p = torch.where(has_p, p_exp, 0.0)
-        log_p = torch.where(has_p, p_sel, 0.0)
-        q_ref = q_sel.gather(-1, shifted(p_ids, 0)[sel].clamp(min=0)) if p_ids is not None else q_sel  # [M, K|V']
-        kl = (p * (log_p - torch.where(has_p, q_ref, 0.0))).sum(-1)  # [M]
+        log_p = torch.where(has_p, p_k, 0.0)
+        q_ref = q.gather(-1, shifted(p_ids, 0).clamp(min=0)) if p_ids is not None else q  # [B, T, K|V']
+        kl = (p * (log_p - torch.where(has_p, q_ref, 0.0))).sum(-1)  # [B, T], 0 where invalid
         loss_k = kd_weight * kl.sum()
         kl_sum += kl.detach().sum().double()
         if ce_weight > 0:
             nxt = torch.full_like(labels, -1)
             nxt[:, : t - k - 1] = labels[:, k + 1 :]
-            lab = nxt[sel]  # [M]
-            ce = -torch.where(lab >= 0, q_sel.gather(-1, lab.clamp(min=0)[:, None])[:, 0], 0.0)
+            use = (nxt >= 0) & valid  # [B, T]
+            ce = -torch.where(use, q.gather(-1, nxt.clamp(min=0)[..., None])[..., 0], 0.0)  # [B, T]
             loss_k = loss_k + ce_weight * ce.sum()
             ce_sum += ce.detach().sum().double()
         total = total + loss_k
         n_total += valid.sum()
+        counts.append(valid.sum())
+        if not metrics:  # a training step reads only the loss: skip the argmax and top-k over V'
+            continue
         with torch.no_grad():
             tgt = shifted(argmax_d, -1)  # [B, T] the target's greedy token, as a draft id
             hit = (logits.argmax(-1) == tgt) & (tgt >= 0)
             in_topk = (logits.topk(min(topk, logits.shape[-1]), dim=-1).indices == tgt[..., None]).any(-1) & (tgt >= 0)
             top1.append((hit & valid).sum())
             topk_hits.append((in_topk & valid).sum())
-            counts.append(valid.sum())
             agree_chain &= hit
             chain_valid &= valid
             chain_sum = chain_sum + (agree_chain & chain_valid).sum()
@@ -167,9 +171,9 @@ def drafter_loss(
         loss=total / n,
         kl=kl_sum / n,
         ce=ce_sum / n,
-        top1=torch.stack(top1),
-        topk=torch.stack(topk_hits),
+        top1=torch.stack(top1) if metrics else None,
+        topk=torch.stack(topk_hits) if metrics else None,
         count=torch.stack(counts),
         chain=chain_sum,
-        chain_count=chain_valid.sum(),
+        chain_count=chain_valid.sum() if metrics else torch.zeros((), dtype=torch.long, device=dev),
     )

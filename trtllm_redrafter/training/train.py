@@ -100,12 +100,16 @@ def load_data(settings: TrainSettings, world: int) -> TrainData:
     device = resolve_device(settings.device)
     model_dir = resolve_model(settings.model)
     fingerprint = model_fingerprint(model_dir)
-    if settings.features:  # precomputed target outputs: the target only lends its embedding and head
-        from trtllm_redrafter.training.features import load_features
+    corpus, origin = [], {}  # origin: id(sample) -> its corpus's index, for the digest
+    for c, (data_dir, features_dir) in enumerate(corpus_pairs(settings)):
+        if features_dir is not None:  # precomputed target outputs: the target only lends its embedding and head
+            from trtllm_redrafter.training.features import load_features
 
-        corpus = load_features(Path(settings.features), Path(settings.data), fingerprint)
-    else:
-        corpus = load_corpus(Path(settings.data), fingerprint, settings.max_len)
+            part = load_features(features_dir, data_dir, fingerprint)
+        else:
+            part = load_corpus(data_dir, fingerprint, settings.max_len)
+        corpus += part
+        origin.update((id(s), c) for s in part)
     target, _ = load_target_model(model_dir, parse_dtype(settings.dtype))
     target.to(device)
     for p in target.parameters():
@@ -128,7 +132,11 @@ def load_data(settings: TrainSettings, world: int) -> TrainData:
     train_batches = batches_of(train_samples, settings.tokens_per_batch, drafted_length(settings))
     if len(train_batches) < world:
         raise RedrafterError(f"{len(train_batches)} training batches cannot feed {world} processes")
-    digest = hashlib.sha256(json.dumps([[s.job_id, len(s.tokens)] for b in train_batches for s in b]).encode())
+    if len(set(origin.values())) == 1:  # one corpus: the digest runs before multi-corpus training had
+        keys = [[s.job_id, len(s.tokens)] for b in train_batches for s in b]
+    else:  # job ids repeat across corpora
+        keys = [[origin[id(s)], s.job_id, len(s.tokens)] for b in train_batches for s in b]
+    digest = hashlib.sha256(json.dumps(keys).encode())
     counts = {
         "train_samples": len(train_samples),
         "eval_samples": len(eval_samples),
@@ -151,6 +159,18 @@ def load_data(settings: TrainSettings, world: int) -> TrainData:
     )
 
 
+def corpus_pairs(settings: TrainSettings) -> list[tuple[Path, Path | None]]:
+    """``--data A,B --features FA,FB``: the corpora a run trains on together, each with its features."""
+    data = [Path(d) for d in settings.data.split(",") if d]
+    features = [Path(f) for f in settings.features.split(",") if f] if settings.features else [None] * len(data)
+    if not data or len(features) != len(data):
+        raise RedrafterError(
+            f"--features names {len(features)} directories for {len(data)} --data corpora; give one per corpus, "
+            "in the same order"
+        )
+    return list(zip(data, features))
+
+
 def drafted_length(settings: TrainSettings):
     """The length batches are bucketed by: --online-target batches like the features it stands for."""
     return (lambda sample: len(sample.tokens) - sample.prompt_len + 1) if settings.online_target else None
@@ -158,8 +178,13 @@ def drafted_length(settings: TrainSettings):
 
 def write_run_record(out: Path, settings: TrainSettings, data: TrainData, world: int, resume: bool) -> None:
     """``run.json`` (or ``run.resume-<time>.json``): what this run trained on."""
-    manifest = read_manifest(Path(settings.data))
-    corpus = {"shards": len(manifest["shards"]), "manifest_counts": manifest.get("counts"), **data.counts}
+    manifests = {str(d): read_manifest(d) for d, _ in corpus_pairs(settings)}
+    counts = [m.get("counts") for m in manifests.values()]
+    corpus = {
+        "shards": sum(len(m["shards"]) for m in manifests.values()),
+        "manifest_counts": counts[0] if len(counts) == 1 else dict(zip(manifests, counts)),
+        **data.counts,
+    }
     record = {"settings": asdict(settings), "corpus": corpus, "world_size": world, "resumed": resume}
     name = "run.json" if not resume else f"run.resume-{int(time.time())}.json"
     (out / name).write_text(json.dumps(record, indent=2))
@@ -187,8 +212,8 @@ def optimisation_step(
     """grad_accum micro-batches, one clipped AdamW update -> the step's mean loss terms and grad norm.
 
     The loss terms stay on the device until the step's one host read (``tolist``), which the
-    finite check and the log row need; ``drafter_loss`` itself only syncs to select the valid
-    positions of each draft depth (a data-dependent shape).
+    finite check and the log row need; ``drafter_loss`` masks invalid positions instead of
+    selecting them, and skips the agreement metrics (``metrics=False``), so it never syncs.
     """
     opt.drafter.train()
     opt.optim.zero_grad(set_to_none=True)
@@ -214,6 +239,7 @@ def optimisation_step(
                 settings.ce_weight,
                 kd_weight=settings.kd_weight,
                 t2d=data.t2d,
+                metrics=False,
             )
         (res.loss / settings.grad_accum).backward()
         terms += torch.stack([res.loss.detach().double(), res.kl, res.ce]) / settings.grad_accum
