@@ -156,15 +156,14 @@ def test_training_on_two_corpora_reads_both(tiny_smol, corpus_and_features, tmp_
     shutil.copytree(corpus, tmp_path / "c2")
     shutil.copytree(feats, tmp_path / "f2")
     one = settings_for(tiny_smol, corpus, tmp_path / "one", features=str(feats))
-    two = settings_for(
-        tiny_smol, f"{corpus},{tmp_path / 'c2'}", tmp_path / "two", features=f"{feats},{tmp_path / 'f2'}"
-    )
+    both = f"{corpus},{tmp_path / 'c2'}"
+    two = settings_for(tiny_smol, both, tmp_path / "two", features=f"{feats},{tmp_path / 'f2'}")
     a, b = load_data(one, 1), load_data(two, 1)
     assert b.counts["train_samples"] == 2 * a.counts["train_samples"] and b.digest != a.digest
     train(two)
     run = json.loads((tmp_path / "two" / "run.json").read_text())
     assert run["corpus"]["train_samples"] == b.counts["train_samples"] and len(run["corpus"]["manifest_counts"]) == 2
-    bad = settings_for(tiny_smol, f"{corpus},{tmp_path / 'c2'}", tmp_path / "bad", features=str(feats))
+    bad = settings_for(tiny_smol, both, tmp_path / "bad", features=str(feats))
     with pytest.raises(Exception, match="one per corpus"):
         train(bad)
 
