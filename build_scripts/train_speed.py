@@ -1,22 +1,24 @@
-"""Training speed, positions per second, of two code trees side by side in one run.
+"""Training speed, positions per second, of code trees or settings side by side in one run.
 
-    python build_scripts/train_speed.py --trees /tmp/old,. --data CORPUS --features FEATURES \\
+    python build_scripts/train_speed.py --run old=/tmp/old --run new=. --data CORPUS --features FEATURES \\
         --steps 6 --rounds 3 -- --tokens-per-batch 4096 --draft-vocab-size 8192 --own-lm-head ...
+    python build_scripts/train_speed.py --run bf16=. --run "fp32=.:--no-autocast" ...
 
-Each round runs every tree once, in turn (A B A B ...), in a fresh process that imports
+A ``--run NAME=TREE[:TRAIN ARGS]`` is a source tree, and train options of its own after a colon.
+Each round runs every one once, in turn (A B A B ...), in a fresh process that imports
 ``trtllm_redrafter`` from that tree, sets the run up with the tree's own ``load_data`` and
 ``build_optimisation``, and times each ``optimisation_step`` with ``perf_counter`` (the setup,
 checkpoints and evaluation are outside the timer). A "position" is one trained (i, k) pair, the
 step's ``positions``. The first step of each process is a warm-up and is not counted. The table
-gives, per tree, the median positions/s over all counted steps with the minimum and maximum,
-and the ratio of the medians to the first tree's.
+gives, per run, the median positions/s over all counted steps with the minimum and maximum,
+and the ratio of the medians to the first run's.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -25,6 +27,7 @@ from pathlib import Path
 
 CHILD = r"""
 import json, sys, time
+sys.path.insert(0, sys.argv[3])  # this tree's package, ahead of the working directory and the installed one
 from dataclasses import fields
 import torch
 from trtllm_redrafter.cli import build_parser
@@ -45,24 +48,29 @@ for _ in range(settings.steps):
     stats = T.optimisation_step(opt, data, settings, loader, progress)
     rows.append({"seconds": time.perf_counter() - t0, "positions": stats["positions"]})
     progress.step += 1
-print("ROWS " + json.dumps(rows))
+import trtllm_redrafter
+print("ROWS " + json.dumps({"module": trtllm_redrafter.__file__, "rows": rows}))
 """
 
 
 def run_tree(tree: Path, argv: list[str], threads: int) -> list[dict]:
-    env = {**os.environ, "PYTHONPATH": str(tree.resolve())}
     res = subprocess.run(
-        [sys.executable, "-c", CHILD, json.dumps(argv), str(threads)], env=env, capture_output=True, text=True
+        [sys.executable, "-c", CHILD, json.dumps(argv), str(threads), str(tree.resolve())],
+        capture_output=True,
+        text=True,
     )
     rows = [ln for ln in res.stdout.splitlines() if ln.startswith("ROWS ")]
     if res.returncode != 0 or not rows:
         sys.exit(f"train_speed: the run in {tree} failed (rc {res.returncode}):\n{res.stderr[-3000:]}")
-    return json.loads(rows[-1][5:])
+    out = json.loads(rows[-1][5:])
+    if not Path(out["module"]).resolve().is_relative_to(tree.resolve()):
+        sys.exit(f"train_speed: {tree} ran the package from {out['module']}, not its own")
+    return out["rows"]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--trees", required=True, help="comma-separated source trees; the first is the baseline")
+    ap.add_argument("--run", action="append", required=True, help="NAME=TREE[:TRAIN ARGS]; the first is the baseline")
     ap.add_argument("--data", required=True)
     ap.add_argument("--features", required=True)
     ap.add_argument("--steps", type=int, default=6, help="optimizer steps per process (the first is warm-up)")
@@ -71,25 +79,30 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="write every timed step here")
     ap.add_argument("train_args", nargs=argparse.REMAINDER, help="after --: more train options")
     args = ap.parse_args()
-    trees = [Path(t) for t in args.trees.split(",")]
+    runs = {}
+    for spec in args.run:
+        name, _, rest = spec.partition("=")
+        tree, _, own = rest.partition(":")
+        runs[name] = (Path(tree), shlex.split(own))
     extra = [a for a in args.train_args if a != "--"]
     with tempfile.TemporaryDirectory() as tmp:
         argv = ["--data", args.data, "--features", args.features, "--out", tmp, "--steps", str(args.steps)] + extra
-        steps: dict[str, list[dict]] = {str(t): [] for t in trees}
+        steps: dict[str, list[dict]] = {name: [] for name in runs}
         for r in range(args.rounds):
-            for t in trees:
-                rows = run_tree(t, argv, args.threads)
-                steps[str(t)] += rows[1:]
-                print(f"round {r + 1} {t}: " + " ".join(f"{x['positions'] / x['seconds']:.0f}" for x in rows[1:]))
-    rate = {t: [x["positions"] / x["seconds"] for x in rows] for t, rows in steps.items()}
-    base = statistics.median(rate[str(trees[0])])
-    print("\n| tree | steps timed | positions/s median | min | max | vs first |")
+            for name, (tree, own) in runs.items():
+                rows = run_tree(tree, argv + own, args.threads)
+                steps[name] += rows[1:]
+                print(f"round {r + 1} {name}: " + " ".join(f"{x['positions'] / x['seconds']:.0f}" for x in rows[1:]))
+    rate = {name: [x["positions"] / x["seconds"] for x in rows] for name, rows in steps.items()}
+    base = statistics.median(rate[next(iter(runs))])
+    print("\n| run | steps timed | positions/s median | min | max | vs first |")
     print("|---|---|---|---|---|---|")
-    for t, r in rate.items():
+    for name, r in rate.items():
         med = statistics.median(r)
-        print(f"| {t} | {len(r)} | {med:.0f} | {min(r):.0f} | {max(r):.0f} | {med / base:.2f}x |")
+        print(f"| {name} | {len(r)} | {med:.0f} | {min(r):.0f} | {max(r):.0f} | {med / base:.2f}x |")
     if args.json:
-        args.json.write_text(json.dumps({"argv": argv, "steps": steps}, indent=1))
+        record = {"argv": argv, "runs": {n: [str(t), own] for n, (t, own) in runs.items()}, "steps": steps}
+        args.json.write_text(json.dumps(record, indent=1))
 
 
 if __name__ == "__main__":

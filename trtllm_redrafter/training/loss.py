@@ -37,9 +37,11 @@ class LossOut:
 class Unroll(nn.Module):
     """The drafter unrolled N steps from every position at once (teacher forcing).
 
-    forward(hidden [B, T, H], emb [B, T, H]) -> logits [N, B, T, V], where logits[k-1][:, i]
+    forward(hidden [B, T, H], emb [B, T, H]) -> N logits [B, T, V], where logits[k-1][:, i]
     predicts x[i + k + 1] from h[i] and the RNN state after reading e(x[i+1]) .. e(x[i+k]).
-    One module call per training step, so DistributedDataParallel sees a single forward.
+    One module call per training step, so DistributedDataParallel sees a single forward. A list,
+    not a stacked tensor: the stack would copy N x B x T x V floats, and each depth indexed back
+    out of it would cost a zero-filled tensor of that whole size in the backward pass.
     """
 
     def __init__(self, drafter: Drafter, num_steps: int) -> None:
@@ -47,7 +49,7 @@ class Unroll(nn.Module):
         self.drafter = drafter
         self.num_steps = num_steps
 
-    def forward(self, hidden: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+    def forward(self, hidden: torch.Tensor, emb: torch.Tensor) -> list[torch.Tensor]:
         t = emb.shape[1]
         state = None
         out = []
@@ -56,7 +58,7 @@ class Unroll(nn.Module):
             shifted[:, : t - k] = emb[:, k:]
             state = self.drafter.next_state(state, shifted)  # [B, T, H]
             out.append(self.drafter(hidden, state).float())  # [B, T, V]
-        return torch.stack(out)
+        return out
 
 
 def target_to_draft(draft_vocab: torch.Tensor | None, vocab_size: int) -> torch.Tensor | None:
@@ -112,7 +114,7 @@ def drafter_loss(
         elif t2d is not None:
             p_logp_all = torch.log_softmax(p_logp_all, dim=-1)
         labels = t2d[ids] if t2d is not None else ids  # [B, T] draft ids of the tokens (-1 = absent)
-    all_logits = unroll(hidden, emb)  # [N, B, T, V']
+    all_logits = unroll(hidden, emb)  # N x [B, T, V']
     total = hidden.new_zeros((), dtype=torch.float32)
     n_total = torch.zeros((), dtype=torch.long, device=dev)
     kl_sum = torch.zeros((), dtype=torch.float64, device=dev)
