@@ -22,6 +22,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -275,7 +276,7 @@ def evaluate_and_keep_best(
 
 def train(settings: TrainSettings, resume: bool = False, stop_after: int | None = None) -> dict:
     """Run (or resume) training; ``stop_after`` ends the process early, like a kill (tests)."""
-    from trtllm_redrafter.devices import resolve_device
+    from trtllm_redrafter.devices import cpu_has_native_bf16, resolve_device
 
     settings.validate()
     rank, world = dist_info(resolve_device(settings.device))
@@ -283,6 +284,12 @@ def train(settings: TrainSettings, resume: bool = False, stop_after: int | None 
     if rank == 0:
         check_writable(out)
     data = load_data(settings, world)
+    if rank == 0 and settings.autocast and data.device.type == "cpu" and cpu_has_native_bf16() is False:
+        print(
+            "train: warning: this CPU has no bf16 hardware (no avx512_bf16 or amx_bf16), so bf16 autocast "
+            "is emulated and far slower than float32; pass --no-autocast",
+            file=sys.stderr,
+        )
     if data.device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True  # fp32 matmuls outside autocast: ample for a KD loss
         torch.backends.cudnn.allow_tf32 = True
