@@ -203,6 +203,33 @@ def test_warm_start_continues_from_the_init_drafter(tiny_smol, corpus, tmp_path)
         train(settings_for(tiny_smol, corpus, tmp_path / "bad", init_drafter=str(init_dir), num_draft_layers=2, **kw))
 
 
+def test_warm_start_grows_the_draft_vocabulary(tiny_smol, corpus, tmp_path):
+    """--init-drafter with a larger --draft-vocab-size: the old tokens keep their trained head rows,
+    the new ones start as the target's rows, every other weight is the warm start's; shrinking is refused."""
+    from trtllm_redrafter.models import load_target_model
+
+    first = tmp_path / "first"
+    train(settings_for(tiny_smol, corpus, first, draft_vocab_size=40, lm_head_from_target=False))
+    init_dir = first / "checkpoint" / "drafter"
+    init = Drafter.load(init_dir)
+    grown_dir = tmp_path / "grown"
+    kw = dict(lm_head_from_target=False, init_drafter=str(init_dir))
+    train(settings_for(tiny_smol, corpus, grown_dir, steps=1, lr=1e-9, draft_vocab_size=60, **kw))
+    got = Drafter.load(grown_dir / "checkpoint" / "drafter")
+    vocab = got.draft_vocab.tolist()
+    assert got.config.draft_vocab_size == 60 and set(init.draft_vocab.tolist()) < set(vocab) and vocab == sorted(vocab)
+    at = torch.searchsorted(got.draft_vocab, init.draft_vocab)
+    head_new, head_old = got.lm_head[-1].weight, init.lm_head[-1].weight
+    assert torch.allclose(head_new[at], head_old, atol=1e-6)
+    new = torch.ones(60, dtype=torch.bool)
+    new[at] = False
+    target_head = load_target_model(tiny_smol, torch.bfloat16)[0].get_output_embeddings().weight.float()
+    assert torch.allclose(head_new[new], target_head[got.draft_vocab[new].long()], atol=1e-6)
+    assert torch.allclose(got.lm_head[0].linear.weight, init.lm_head[0].linear.weight, atol=1e-6)
+    with pytest.raises(Exception, match="does not match the settings"):
+        train(settings_for(tiny_smol, corpus, tmp_path / "shrunk", steps=1, draft_vocab_size=20, **kw))
+
+
 def test_torchrun_two_processes_match_one_process_with_accumulation(tiny_smol, corpus, tmp_path):
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or shutil.which("torchrun")
     assert torchrun, "torchrun comes with torch"

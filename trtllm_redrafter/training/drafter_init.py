@@ -1,9 +1,10 @@
 """The drafter a run starts from: its architecture, its draft vocabulary and its initial weights.
 
-choose_draft_vocab   the V' most frequent response tokens
+choose_draft_vocab   the V' most frequent response tokens (always holding a warm start's own)
 drafter_config       the architecture that the settings describe for this target
 make_drafter         a fresh drafter that starts as the target's own next-token guess
-load_init_drafter    a warm start from a trained drafter of the same architecture
+load_init_drafter    a warm start from a trained drafter of the same architecture (or a smaller V')
+warm_start           its weights into the new drafter, head rows matched by token
 """
 
 from __future__ import annotations
@@ -19,11 +20,16 @@ from trtllm_redrafter.runtime.drafter import Drafter, DrafterConfig, init_drafte
 from trtllm_redrafter.training.settings import TrainSettings
 
 
-def choose_draft_vocab(responses: list[torch.Tensor], size: int, vocab_size: int) -> torch.Tensor:
-    """The ``size`` most frequent response tokens (ties: lower id first), sorted by id -> [V'] int32."""
+def choose_draft_vocab(
+    responses: list[torch.Tensor], size: int, vocab_size: int, keep: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The ``size`` most frequent response tokens (ties: lower id first), sorted by id -> [V'] int32.
+    ``keep`` (a warm start's draft vocabulary, at most ``size`` tokens) is always among them."""
     counts = torch.zeros(vocab_size, dtype=torch.long)
     for r in responses:
         counts += torch.bincount(r.long(), minlength=vocab_size)
+    if keep is not None:
+        counts[keep.long()] = int(counts.sum()) + 1  # ahead of every other token
     order = sorted(range(vocab_size), key=lambda i: (-int(counts[i]), i))[:size]
     return torch.tensor(sorted(order), dtype=torch.int32)
 
@@ -72,11 +78,30 @@ def make_drafter(settings: TrainSettings, target, draft_vocab: torch.Tensor | No
 
 
 def load_init_drafter(settings: TrainSettings, target) -> Drafter:
-    """The warm-start drafter; its architecture must be the one ``settings`` describe."""
+    """The warm-start drafter; its architecture must be the one ``settings`` describe, except that
+    --draft-vocab-size may grow its reduced draft vocabulary (``warm_start``)."""
     head = target.get_output_embeddings().weight.detach().float()
     init = Drafter.load(Path(settings.init_drafter), torch.float32, head)
     have, want = asdict(init.config), asdict(drafter_config(settings, target))
+    if 0 < have["draft_vocab_size"] < want["draft_vocab_size"]:
+        want["draft_vocab_size"] = have["draft_vocab_size"]  # grown: its own tokens keep their rows
     diff = [f"{k}: drafter {have[k]!r}, settings {v!r}" for k, v in want.items() if have[k] != v]
     if diff:
         raise RedrafterError(f"--init-drafter {settings.init_drafter} does not match the settings: " + "; ".join(diff))
     return init
+
+
+def warm_start(drafter: Drafter, init: Drafter) -> None:
+    """Copy ``init``'s weights into ``drafter``. With a grown draft vocabulary (``init``'s tokens a
+    subset of the drafter's, both sorted by id) the head keeps ``init``'s trained row for each of
+    its tokens and ``make_drafter``'s row (the target's) for every new one."""
+    state = init.state_dict()
+    if init.config.draft_vocab_size != drafter.config.draft_vocab_size:
+        name = f"lm_head.{drafter.config.num_draft_layers}.weight"
+        rows = drafter.state_dict()[name].clone()  # [V'_new, exit_dim]
+        at = torch.searchsorted(drafter.draft_vocab, init.draft_vocab)  # [V'_old] their new draft ids
+        if not torch.equal(drafter.draft_vocab[at.clamp(max=rows.shape[0] - 1)], init.draft_vocab):
+            raise RedrafterError("the grown draft vocabulary lacks some of the warm start's tokens")
+        rows[at] = state[name]
+        state[name], state["draft_vocab"] = rows, drafter.draft_vocab.clone()
+    drafter.load_state_dict(state)

@@ -37,7 +37,7 @@ from trtllm_redrafter.runtime.drafter import Drafter
 from trtllm_redrafter.training.batches import EpochBatches, batch_inputs, batches_of, load_corpus
 from trtllm_redrafter.training.checkpoint import Progress, restore, save_checkpoint
 from trtllm_redrafter.training.corpus import model_fingerprint, read_manifest
-from trtllm_redrafter.training.drafter_init import choose_draft_vocab, load_init_drafter, make_drafter
+from trtllm_redrafter.training.drafter_init import choose_draft_vocab, load_init_drafter, make_drafter, warm_start
 from trtllm_redrafter.training.evaluate import evaluate
 from trtllm_redrafter.training.logs import write_logs
 from trtllm_redrafter.training.loss import Unroll, drafter_loss, target_to_draft
@@ -123,13 +123,14 @@ def load_data(settings: TrainSettings, world: int) -> TrainData:
     init = load_init_drafter(settings, target) if settings.init_drafter else None
     vocab = target.get_output_embeddings().weight.shape[0]
     draft_vocab = None
-    if init is not None and settings.draft_vocab_size:
+    if init is not None and settings.draft_vocab_size == init.config.draft_vocab_size > 0:
         draft_vocab = init.draft_vocab.clone()  # the warm start keeps its own draft vocabulary
-    elif settings.draft_vocab_size:
+    elif settings.draft_vocab_size:  # a fresh one, or a warm start's grown by the most frequent other tokens
         responses = [
             s.tokens[1:] if settings.features else torch.tensor(s.tokens[s.prompt_len :]) for s in train_samples
         ]
-        draft_vocab = choose_draft_vocab(responses, settings.draft_vocab_size, vocab)
+        keep = init.draft_vocab if init is not None else None
+        draft_vocab = choose_draft_vocab(responses, settings.draft_vocab_size, vocab, keep)
     train_batches = batches_of(train_samples, settings.tokens_per_batch, drafted_length(settings))
     if len(train_batches) < world:
         raise RedrafterError(f"{len(train_batches)} training batches cannot feed {world} processes")
@@ -196,7 +197,7 @@ def build_optimisation(settings: TrainSettings, data: TrainData, world: int) -> 
     torch.manual_seed(settings.seed)
     drafter = make_drafter(settings, data.target, data.draft_vocab).to(data.device)
     if data.init is not None:
-        drafter.load_state_dict(data.init.state_dict())
+        warm_start(drafter, data.init)
     model: nn.Module = Unroll(drafter, settings.num_steps)
     if world > 1:
         ids = [data.device.index] if data.device.type == "cuda" else None
