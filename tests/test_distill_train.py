@@ -205,8 +205,9 @@ def test_warm_start_continues_from_the_init_drafter(tiny_smol, corpus, tmp_path)
 
 def test_warm_start_grows_the_draft_vocabulary(tiny_smol, corpus, tmp_path):
     """--init-drafter with a larger --draft-vocab-size: the old tokens keep their trained head rows,
-    the new ones start as the target's rows, every other weight is the warm start's; shrinking is refused."""
+    the new ones start as the target's rows (scaled), every other weight is the warm start's; shrinking is refused."""
     from trtllm_redrafter.models import load_target_model
+    from trtllm_redrafter.training.drafter_init import GROWN_ROW_SCALE
 
     first = tmp_path / "first"
     train(settings_for(tiny_smol, corpus, first, draft_vocab_size=40, lm_head_from_target=False))
@@ -224,7 +225,7 @@ def test_warm_start_grows_the_draft_vocabulary(tiny_smol, corpus, tmp_path):
     new = torch.ones(60, dtype=torch.bool)
     new[at] = False
     target_head = load_target_model(tiny_smol, torch.bfloat16)[0].get_output_embeddings().weight.float()
-    assert torch.allclose(head_new[new], target_head[got.draft_vocab[new].long()], atol=1e-6)
+    assert torch.allclose(head_new[new], GROWN_ROW_SCALE * target_head[got.draft_vocab[new].long()], atol=1e-6)
     assert torch.allclose(got.lm_head[0].linear.weight, init.lm_head[0].linear.weight, atol=1e-6)
     with pytest.raises(Exception, match="does not match the settings"):
         train(settings_for(tiny_smol, corpus, tmp_path / "shrunk", steps=1, draft_vocab_size=20, **kw))
