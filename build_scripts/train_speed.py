@@ -38,6 +38,7 @@ from trtllm_redrafter.training import train as T
 
 torch.set_num_threads(int(sys.argv[2]))
 args = build_parser().parse_args(["train", *json.loads(sys.argv[1])])
+# as cmd_train builds them, written out so that trees from before this script run too
 settings = TrainSettings(**{f.name: getattr(args, f.name) for f in fields(TrainSettings) if hasattr(args, f.name)})
 data = T.load_data(settings, 1)
 opt = T.build_optimisation(settings, data, 1)

@@ -101,16 +101,7 @@ def load_data(settings: TrainSettings, world: int) -> TrainData:
     device = resolve_device(settings.device)
     model_dir = resolve_model(settings.model)
     fingerprint = model_fingerprint(model_dir)
-    corpus, origin = [], {}  # origin: id(sample) -> its corpus's index, for the digest
-    for c, (data_dir, features_dir) in enumerate(corpus_pairs(settings)):
-        if features_dir is not None:  # precomputed target outputs: the target only lends its embedding and head
-            from trtllm_redrafter.training.features import load_features
-
-            part = load_features(features_dir, data_dir, fingerprint)
-        else:
-            part = load_corpus(data_dir, fingerprint, settings.max_len)
-        corpus += part
-        origin.update((id(s), c) for s in part)
+    corpus, origin = load_samples(settings, fingerprint)
     target, _ = load_target_model(model_dir, parse_dtype(settings.dtype))
     target.to(device)
     for p in target.parameters():
@@ -134,11 +125,6 @@ def load_data(settings: TrainSettings, world: int) -> TrainData:
     train_batches = batches_of(train_samples, settings.tokens_per_batch, drafted_length(settings))
     if len(train_batches) < world:
         raise RedrafterError(f"{len(train_batches)} training batches cannot feed {world} processes")
-    if len(set(origin.values())) == 1:  # one corpus: the digest runs before multi-corpus training had
-        keys = [[s.job_id, len(s.tokens)] for b in train_batches for s in b]
-    else:  # job ids repeat across corpora
-        keys = [[origin[id(s)], s.job_id, len(s.tokens)] for b in train_batches for s in b]
-    digest = hashlib.sha256(json.dumps(keys).encode())
     counts = {
         "train_samples": len(train_samples),
         "eval_samples": len(eval_samples),
@@ -156,7 +142,7 @@ def load_data(settings: TrainSettings, world: int) -> TrainData:
         eval_batches=batches_of(eval_samples, settings.tokens_per_batch, drafted_length(settings))[
             : settings.eval_batches
         ],
-        digest=digest.hexdigest(),
+        digest=data_digest(train_batches, origin),
         counts=counts,
     )
 
@@ -171,6 +157,30 @@ def corpus_pairs(settings: TrainSettings) -> list[tuple[Path, Path | None]]:
             "in the same order"
         )
     return list(zip(data, features))
+
+
+def load_samples(settings: TrainSettings, fingerprint: str) -> tuple[list, dict[int, int]]:
+    """Every corpus's samples (its precomputed features where given), and id(sample) -> its corpus's index."""
+    corpus, origin = [], {}
+    for c, (data_dir, features_dir) in enumerate(corpus_pairs(settings)):
+        if features_dir is not None:  # precomputed target outputs: the target only lends its embedding and head
+            from trtllm_redrafter.training.features import load_features
+
+            part = load_features(features_dir, data_dir, fingerprint)
+        else:
+            part = load_corpus(data_dir, fingerprint, settings.max_len)
+        corpus += part
+        origin.update((id(s), c) for s in part)
+    return corpus, origin
+
+
+def data_digest(train_batches: list[list], origin: dict[int, int]) -> str:
+    """What the data cursor indexes, hashed: --resume refuses data that changed since the checkpoint."""
+    if len(set(origin.values())) == 1:  # one corpus: the digest of runs from before multi-corpus training
+        keys = [[s.job_id, len(s.tokens)] for b in train_batches for s in b]
+    else:  # job ids repeat across corpora
+        keys = [[origin[id(s)], s.job_id, len(s.tokens)] for b in train_batches for s in b]
+    return hashlib.sha256(json.dumps(keys).encode()).hexdigest()
 
 
 def drafted_length(settings: TrainSettings):
