@@ -11,7 +11,8 @@ Each round runs every one once, in turn (A B A B ...), in a fresh process that i
 checkpoints and evaluation are outside the timer). A "position" is one trained (i, k) pair, the
 step's ``positions``. The first step of each process is a warm-up and is not counted. The table
 gives, per run, the median positions/s over all counted steps with the minimum and maximum,
-and the ratio of the medians to the first run's.
+and the ratio of the medians to the first run's. ``--profile`` also runs ``torch.profiler`` over
+each process's last step and prints, per run, its operators by their own CPU time.
 """
 
 from __future__ import annotations
@@ -43,20 +44,28 @@ settings = TrainSettings(**{f.name: getattr(args, f.name) for f in fields(TrainS
 data = T.load_data(settings, 1)
 opt = T.build_optimisation(settings, data, 1)
 loader, progress = EpochBatches(data.train_batches, settings.seed, 0, 1), Progress()
-rows = []
-for _ in range(settings.steps):
+rows, table = [], ""
+for i in range(settings.steps):
+    profiling = sys.argv[4] == "1" and i == settings.steps - 1
+    if profiling:
+        from torch.profiler import ProfilerActivity, profile
+        prof = profile(activities=[ProfilerActivity.CPU]).__enter__()
     t0 = time.perf_counter()
     stats = T.optimisation_step(opt, data, settings, loader, progress)
     rows.append({"seconds": time.perf_counter() - t0, "positions": stats["positions"]})
+    if profiling:
+        prof.__exit__(None, None, None)
+        table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12)
     progress.step += 1
 import trtllm_redrafter
-print("ROWS " + json.dumps({"module": trtllm_redrafter.__file__, "rows": rows}))
+print("ROWS " + json.dumps({"module": trtllm_redrafter.__file__, "rows": rows, "profile": table}))
 """
 
 
-def run_tree(tree: Path, argv: list[str], threads: int) -> list[dict]:
+def run_tree(tree: Path, argv: list[str], threads: int, profile: bool = False) -> dict:
+    """One process: {"rows": each step's seconds and positions, "profile": its last step's table or ""}."""
     res = subprocess.run(
-        [sys.executable, "-c", CHILD, json.dumps(argv), str(threads), str(tree.resolve())],
+        [sys.executable, "-c", CHILD, json.dumps(argv), str(threads), str(tree.resolve()), str(int(profile))],
         capture_output=True,
         text=True,
     )
@@ -66,7 +75,7 @@ def run_tree(tree: Path, argv: list[str], threads: int) -> list[dict]:
     out = json.loads(rows[-1][5:])
     if not Path(out["module"]).resolve().is_relative_to(tree.resolve()):
         sys.exit(f"train_speed: {tree} ran the package from {out['module']}, not its own")
-    return out["rows"]
+    return out
 
 
 def main() -> None:
@@ -78,6 +87,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, help="write every timed step here")
+    ap.add_argument("--profile", action="store_true", help="profile each process's last step")
     ap.add_argument("train_args", nargs=argparse.REMAINDER, help="after --: more train options")
     args = ap.parse_args()
     runs = {}
@@ -89,9 +99,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         argv = ["--data", args.data, "--features", args.features, "--out", tmp, "--steps", str(args.steps)] + extra
         steps: dict[str, list[dict]] = {name: [] for name in runs}
+        profiles: dict[str, str] = {}
         for r in range(args.rounds):
             for name, (tree, own) in runs.items():
-                rows = run_tree(tree, argv + own, args.threads)
+                out = run_tree(tree, argv + own, args.threads, args.profile)
+                rows, profiles[name] = out["rows"], out["profile"]
                 steps[name] += rows[1:]
                 print(f"round {r + 1} {name}: " + " ".join(f"{x['positions'] / x['seconds']:.0f}" for x in rows[1:]))
     rate = {name: [x["positions"] / x["seconds"] for x in rows] for name, rows in steps.items()}
@@ -101,6 +113,9 @@ def main() -> None:
     for name, r in rate.items():
         med = statistics.median(r)
         print(f"| {name} | {len(r)} | {med:.0f} | {min(r):.0f} | {max(r):.0f} | {med / base:.2f}x |")
+    for name, table in profiles.items():
+        if table:
+            print(f"\n{name}, its last step (round {args.rounds}):\n{table}")
     if args.json:
         record = {"argv": argv, "runs": {n: [str(t), own] for n, (t, own) in runs.items()}, "steps": steps}
         args.json.write_text(json.dumps(record, indent=1))
