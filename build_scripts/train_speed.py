@@ -13,12 +13,18 @@ step's ``positions``. The first step of each process is a warm-up and is not cou
 gives, per run, the median positions/s over all counted steps with the minimum and maximum,
 and the ratio of the medians to the first run's. ``--profile`` also runs ``torch.profiler`` over
 each process's last step and prints, per run, its operators by their own CPU time.
+``--env NAME:KEY=VALUE`` sets an environment variable in that run's processes only, e.g. a
+memory allocator:
+
+    python build_scripts/train_speed.py --run glibc=. --run jemalloc=. \
+        --env jemalloc:LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 ...
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import statistics
 import subprocess
@@ -62,12 +68,13 @@ print("ROWS " + json.dumps({"module": trtllm_redrafter.__file__, "rows": rows, "
 """
 
 
-def run_tree(tree: Path, argv: list[str], threads: int, profile: bool = False) -> dict:
+def run_tree(tree: Path, argv: list[str], threads: int, profile: bool = False, env: dict | None = None) -> dict:
     """One process: {"rows": each step's seconds and positions, "profile": its last step's table or ""}."""
     res = subprocess.run(
         [sys.executable, "-c", CHILD, json.dumps(argv), str(threads), str(tree.resolve()), str(int(profile))],
         capture_output=True,
         text=True,
+        env={**os.environ, **(env or {})},
     )
     rows = [ln for ln in res.stdout.splitlines() if ln.startswith("ROWS ")]
     if res.returncode != 0 or not rows:
@@ -88,6 +95,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, help="write every timed step here")
     ap.add_argument("--profile", action="store_true", help="profile each process's last step")
+    ap.add_argument("--env", action="append", default=[], help="NAME:KEY=VALUE, set in that run's processes")
     ap.add_argument("train_args", nargs=argparse.REMAINDER, help="after --: more train options")
     args = ap.parse_args()
     runs = {}
@@ -95,6 +103,13 @@ def main() -> None:
         name, _, rest = spec.partition("=")
         tree, _, own = rest.partition(":")
         runs[name] = (Path(tree), shlex.split(own))
+    envs: dict[str, dict[str, str]] = {name: {} for name in runs}
+    for spec in args.env:
+        name, _, assign = spec.partition(":")
+        key, eq, value = assign.partition("=")
+        if name not in runs or not key or not eq:
+            sys.exit(f"train_speed: --env {spec!r} is not NAME:KEY=VALUE for one of the runs {sorted(runs)}")
+        envs[name][key] = value
     extra = [a for a in args.train_args if a != "--"]
     with tempfile.TemporaryDirectory() as tmp:
         argv = ["--data", args.data, "--features", args.features, "--out", tmp, "--steps", str(args.steps)] + extra
@@ -102,7 +117,7 @@ def main() -> None:
         profiles: dict[str, str] = {}
         for r in range(args.rounds):
             for name, (tree, own) in runs.items():
-                out = run_tree(tree, argv + own, args.threads, args.profile)
+                out = run_tree(tree, argv + own, args.threads, args.profile, envs[name])
                 rows, profiles[name] = out["rows"], out["profile"]
                 steps[name] += rows[1:]
                 print(f"round {r + 1} {name}: " + " ".join(f"{x['positions'] / x['seconds']:.0f}" for x in rows[1:]))
@@ -117,7 +132,7 @@ def main() -> None:
         if table:
             print(f"\n{name}, its last step (round {args.rounds}):\n{table}")
     if args.json:
-        record = {"argv": argv, "runs": {n: [str(t), own] for n, (t, own) in runs.items()}, "steps": steps}
+        record = {"argv": argv, "runs": {n: [str(t), own, envs[n]] for n, (t, own) in runs.items()}, "steps": steps}
         args.json.write_text(json.dumps(record, indent=1))
 
 
