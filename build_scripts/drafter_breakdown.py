@@ -27,12 +27,14 @@ from pathlib import Path
 
 from trtllm_redrafter.api import ReDrafter, encode_prompt
 from trtllm_redrafter.cli.common import default_data_dir
+from trtllm_redrafter.models import resolve_model
+from trtllm_redrafter.training.batches import load_corpus
 from trtllm_redrafter.training.corpus import (
     DistillSettings,
     load_training_prompts,
+    model_fingerprint,
     plan_jobs,
     read_manifest,
-    read_shard,
 )
 from trtllm_redrafter.training.evaluate import teacher_forced_eval
 
@@ -40,16 +42,12 @@ Pair = tuple[list[int], list[int]]  # (prompt ids, response ids)
 KEYS = ("eval_top1_pos1", "eval_top1_pos2", "eval_top1_pos3", "eval_top1_pos4", "eval_tokens_per_step_est")
 
 
-def corpus_samples(corpus: Path) -> list[tuple[int, Pair]]:
-    """(job id, (prompt, response)) for every sample of a distill-data corpus."""
-    out = []
-    for shard in read_manifest(corpus)["shards"]:
-        t = read_shard(corpus, shard)
-        tokens, offsets = t["tokens"].tolist(), t["offsets"].tolist()
-        for j, (plen, job) in enumerate(zip(t["prompt_lens"].tolist(), t["job_ids"].tolist())):
-            seq = tokens[offsets[j] : offsets[j + 1]]
-            out.append((job, (seq[:plen], seq[plen:])))
-    return out
+def corpus_samples(corpus: Path, fingerprint: str) -> list[tuple[int, Pair]]:
+    """(job id, (prompt, response)) of every usable sample, as ``train`` loads them (untrimmed)."""
+    return [
+        (s.job_id, (s.tokens[: s.prompt_len], s.tokens[s.prompt_len :]))
+        for s in load_corpus(corpus, fingerprint, 1 << 30)
+    ]
 
 
 def job_plan(corpus: Path, data_dir: Path, tokenizer) -> dict[int, tuple[str, float, list[int]]]:
@@ -66,14 +64,14 @@ def job_plan(corpus: Path, data_dir: Path, tokenizer) -> dict[int, tuple[str, fl
 
 def grouped(args: argparse.Namespace, tokenizer) -> tuple[dict[tuple, list[Pair]], dict[str, int]]:
     """(corpus, source, temperature) -> up to --per-group unseen (--seen: seen) samples; and how many were left out."""
-    trained = Path(args.trained_on)
-    seen = {tuple(p) for job, (p, _) in corpus_samples(trained) if job % args.nth != 0}
+    trained, fingerprint = Path(args.trained_on), model_fingerprint(resolve_model(args.model))
+    seen = {tuple(p) for job, (p, _) in corpus_samples(trained, fingerprint) if job % args.nth != 0}
     groups: dict[tuple, list[Pair]] = defaultdict(list)
     left_out: dict[str, int] = {}
     for corpus in [Path(c) for c in args.corpora.split(",")]:
         plan = job_plan(corpus, Path(args.data_dir), tokenizer)
         left_out[corpus.name] = 0
-        for job, (prompt, response) in corpus_samples(corpus):
+        for job, (prompt, response) in corpus_samples(corpus, fingerprint):
             source, temp, planned = plan[job]
             if planned != prompt:
                 raise SystemExit(f"{corpus}: job {job}'s stored prompt differs from its replayed plan")
@@ -82,7 +80,7 @@ def grouped(args: argparse.Namespace, tokenizer) -> tuple[dict[tuple, list[Pair]
                 left_out[corpus.name] += 1
                 continue
             group = groups[(corpus.name, source, temp)]
-            if len(group) < args.per_group and len(response) >= 2:
+            if len(group) < args.per_group:
                 group.append((prompt, response))
     return groups, left_out
 
