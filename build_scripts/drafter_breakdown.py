@@ -8,11 +8,11 @@ and on MT-Bench answers by category.
         --mt-bench docs/results/distill/mt80_256_compare_ar.jsonl \\
         --questions ../shared/data/mt_bench/question.jsonl --per-group 40 --out breakdown.json
 
-Every sample is one the drafter never trained on. From ``--trained-on`` (the corpus the drafter
-was trained on) only its held-out split is used: every ``--nth`` job id, as ``train`` holds out.
-From any other corpus, a sample is left out when its prompt is one of the trained-on corpus's
-training prompts; ``--seen`` scores exactly those instead (a check on how much a seen prompt
-is worth). A sample's source and temperature come from replaying the corpus's own job
+Every sample is one the drafter never trained on. From ``--trained-on`` (the corpora the drafter
+was trained on) only their held-out split is used, as ``train`` holds out (``--nth``,
+``--heldout-by``; training/split.py). From any other corpus, a sample is left out when its prompt
+is one of the trained-on corpora's training prompts; ``--seen`` scores exactly those instead (a
+check on how much a seen prompt is worth). A sample's source and temperature come from replaying the corpus's own job
 plan (``plan_jobs`` with its manifest's settings), checked against the prompt stored in the shard.
 The scores are those of ``eval-drafter``: the target's argmax at each response position, the
 target run online in float32, one sample at a time; a target argmax outside V' is a miss.
@@ -37,6 +37,7 @@ from trtllm_redrafter.training.corpus import (
     read_manifest,
 )
 from trtllm_redrafter.training.evaluate import teacher_forced_eval
+from trtllm_redrafter.training.split import held_out_mask
 
 Pair = tuple[list[int], list[int]]  # (prompt ids, response ids)
 KEYS = ("eval_top1_pos1", "eval_top1_pos2", "eval_top1_pos3", "eval_top1_pos4", "eval_tokens_per_step_est")
@@ -62,10 +63,23 @@ def job_plan(corpus: Path, data_dir: Path, tokenizer) -> dict[int, tuple[str, fl
     return {j.job_id: (j.source, j.temperature, j.prompt_ids) for shard in shards for j in shard}
 
 
+def trained_split(args: argparse.Namespace, fingerprint: str) -> tuple[set, dict[tuple[Path, int], bool]]:
+    """The prompts the drafter trained on, and (corpus, job id) -> held out, for --trained-on corpora."""
+    dirs = [Path(c).resolve() for c in args.trained_on.split(",")]
+    samples, origin = [], {}
+    for c, d in enumerate(dirs):
+        part = load_corpus(d, fingerprint, 1 << 30)
+        samples += part
+        origin.update((id(s), c) for s in part)
+    mask = held_out_mask(args.heldout_by, args.nth, samples, origin, dirs)
+    seen = {tuple(s.tokens[: s.prompt_len]) for s, h in zip(samples, mask) if not h}
+    return seen, {(dirs[origin[id(s)]], s.job_id): h for s, h in zip(samples, mask)}
+
+
 def grouped(args: argparse.Namespace, tokenizer) -> tuple[dict[tuple, list[Pair]], dict[str, int]]:
     """(corpus, source, temperature) -> up to --per-group unseen (--seen: seen) samples; and how many were left out."""
-    trained, fingerprint = Path(args.trained_on), model_fingerprint(resolve_model(args.model))
-    seen = {tuple(p) for job, (p, _) in corpus_samples(trained, fingerprint) if job % args.nth != 0}
+    fingerprint = model_fingerprint(resolve_model(args.model))
+    seen, held_out = trained_split(args, fingerprint)
     groups: dict[tuple, list[Pair]] = defaultdict(list)
     left_out: dict[str, int] = {}
     for corpus in [Path(c) for c in args.corpora.split(",")]:
@@ -75,7 +89,7 @@ def grouped(args: argparse.Namespace, tokenizer) -> tuple[dict[tuple, list[Pair]
             source, temp, planned = plan[job]
             if planned != prompt:
                 raise SystemExit(f"{corpus}: job {job}'s stored prompt differs from its replayed plan")
-            unseen = job % args.nth == 0 if corpus.resolve() == trained.resolve() else tuple(prompt) not in seen
+            unseen = held_out.get((corpus.resolve(), job), tuple(prompt) not in seen)
             if unseen == args.seen:
                 left_out[corpus.name] += 1
                 continue
@@ -100,9 +114,10 @@ def mt_bench_groups(results: Path, questions: Path, encode) -> dict[tuple, list[
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--drafter", required=True, help="drafter directory")
-    ap.add_argument("--trained-on", required=True, help="the distill-data corpus the drafter was trained on")
+    ap.add_argument("--trained-on", required=True, help="corpora the drafter trained on, comma-separated")
     ap.add_argument("--corpora", required=True, help="comma-separated distill-data corpora to score")
     ap.add_argument("--nth", type=int, default=50, help="train's eval_every_nth_sample")
+    ap.add_argument("--heldout-by", choices=["job", "prompt"], default="job", help="train's --heldout-by")
     ap.add_argument("--per-group", type=int, default=40, help="samples per (corpus, source, temperature)")
     ap.add_argument("--seen", action="store_true", help="score the samples whose prompt it trained on instead")
     ap.add_argument("--mt-bench", type=Path, help="a run --json file of MT-Bench first turns (greedy)")

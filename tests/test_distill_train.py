@@ -17,11 +17,13 @@ from test_distill_data import fake_data
 from trtllm_redrafter.cli import main
 from trtllm_redrafter.errors import RedrafterError
 from trtllm_redrafter.runtime.drafter import Drafter, DrafterConfig, init_drafter
-from trtllm_redrafter.training.batches import SparseTarget
-from trtllm_redrafter.training.corpus import DistillSettings, build_corpus
+from trtllm_redrafter.training.batches import SparseTarget, load_corpus
+from trtllm_redrafter.training.checkpoint import changed_settings
+from trtllm_redrafter.training.corpus import DistillSettings, build_corpus, model_fingerprint
 from trtllm_redrafter.training.loss import Unroll, drafter_loss, target_to_draft
 from trtllm_redrafter.training.settings import TrainSettings
-from trtllm_redrafter.training.train import train
+from trtllm_redrafter.training.split import held_out_mask
+from trtllm_redrafter.training.train import load_data, train
 
 
 def uniform_drafter(vocab: int, hidden: int) -> Drafter:
@@ -153,6 +155,41 @@ def settings_for(tiny_smol, corpus, out, **kw) -> TrainSettings:
         lr=3e-3,
     )
     return TrainSettings(**{**base, **kw})
+
+
+def split_prompts(samples: list, mask: list[bool]) -> tuple[set, set]:
+    """(held-out prompts, trained-on prompts) of a held-out mask."""
+    held = {tuple(s.tokens[: s.prompt_len]) for s, h in zip(samples, mask) if h}
+    return held, {tuple(s.tokens[: s.prompt_len]) for s, h in zip(samples, mask) if not h}
+
+
+def test_prompt_split_never_trains_on_a_held_out_prompt(tiny_smol, corpus, tmp_path):
+    """The corpus has 3 samples a prompt. The job split holds out samples whose prompt it trains on
+    in another sample; the prompt split holds out whole prompts, and ``train`` uses it."""
+    samples = load_corpus(corpus, model_fingerprint(tiny_smol), 1 << 30)
+    origin = {id(s): 0 for s in samples}
+    held, trained = split_prompts(samples, held_out_mask("job", 5, samples, origin, [corpus]))
+    assert held & trained
+    mask = held_out_mask("prompt", 5, samples, origin, [corpus])
+    held, trained = split_prompts(samples, mask)
+    assert held and trained and not held & trained
+    assert sum(mask) == 3 * len(held)  # every sample of a held-out prompt, not one of them
+    data = load_data(settings_for(tiny_smol, corpus, tmp_path / "run", heldout_by="prompt"), 1)
+    assert data.counts["eval_samples"] == sum(mask)
+    in_training = {tuple(s.tokens[: s.prompt_len]) for b in data.train_batches for s in b}
+    assert not in_training & held
+
+
+def test_a_checkpoint_from_before_heldout_by_resumes_with_the_job_split(tiny_smol, corpus, tmp_path):
+    now = settings_for(tiny_smol, corpus, tmp_path / "run")
+    saved = {k: v for k, v in vars(now).items() if k != "heldout_by"}
+    assert changed_settings(saved, now) == []
+    assert changed_settings(saved, settings_for(tiny_smol, corpus, tmp_path / "run", heldout_by="prompt")) == [
+        "heldout_by"
+    ]
+    for bad in ({"heldout_by": "sample"}, {"eval_every_nth_sample": 1}):
+        with pytest.raises(RedrafterError, match=next(iter(bad))):
+            settings_for(tiny_smol, corpus, tmp_path / "run", **bad).validate()
 
 
 def test_training_reduces_loss_and_logs(tiny_smol, corpus, tmp_path):

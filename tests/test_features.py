@@ -18,6 +18,7 @@ from trtllm_redrafter.training.corpus import DistillSettings, build_corpus, mode
 from trtllm_redrafter.training.drafter_init import choose_draft_vocab
 from trtllm_redrafter.training.features import build_features, load_features
 from trtllm_redrafter.training.loss import Unroll, drafter_loss, target_to_draft
+from trtllm_redrafter.training.split import held_out_mask
 from trtllm_redrafter.training.train import load_data, train
 
 
@@ -166,6 +167,30 @@ def test_training_on_two_corpora_reads_both(tiny_smol, corpus_and_features, tmp_
     bad = settings_for(tiny_smol, both, tmp_path / "bad", features=str(feats))
     with pytest.raises(Exception, match="one per corpus"):
         train(bad)
+
+
+def test_prompt_split_is_the_same_on_features_and_in_every_corpus(tiny_smol, corpus_and_features, tmp_path):
+    """Feature samples carry no prompt: the split looks their prompts up in the corpus by job id.
+    A prompt held out in one corpus is held out in every corpus of the run."""
+    import shutil
+
+    corpus, feats = corpus_and_features
+    on_tokens = load_corpus(corpus, model_fingerprint(tiny_smol), 1 << 30)
+    on_feats = load_features(feats, corpus, model_fingerprint(tiny_smol))
+    assert [s.job_id for s in on_tokens] == [s.job_id for s in on_feats]
+    masks = [held_out_mask("prompt", 3, s, {id(x): 0 for x in s}, [corpus]) for s in (on_tokens, on_feats)]
+    assert masks[0] == masks[1] and 0 < sum(masks[0]) < len(masks[0])
+    shutil.copytree(corpus, tmp_path / "c2")
+    shutil.copytree(feats, tmp_path / "f2")
+    two = settings_for(
+        tiny_smol,
+        f"{corpus},{tmp_path / 'c2'}",
+        tmp_path / "two",
+        features=f"{feats},{tmp_path / 'f2'}",
+        eval_every_nth_sample=3,
+        heldout_by="prompt",
+    )
+    assert load_data(two, 1).counts["eval_samples"] == 2 * sum(masks[0])
 
 
 def test_eval_drafter_on_a_runs_answers(tiny_smol, tmp_path, capsys):

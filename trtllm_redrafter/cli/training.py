@@ -223,7 +223,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         ("state_scale", float, 0.1, "init scale of the RNN-state half of input_proj"),
         ("eval_every", int, 100, ""),
         ("eval_batches", int, 8, ""),
-        ("eval_every_nth_sample", int, 50, "held-out split"),
+        ("eval_every_nth_sample", int, 50, "held-out split: 1 in N job ids (or prompts, --heldout-by prompt)"),
         ("save_every", int, 100, ""),
         ("seed", int, 0, ""),
     ]:
@@ -233,6 +233,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         dest="lm_head_from_target",
         action="store_false",
         help="train a separate vocab projection instead of borrowing the target's LM head",
+    )
+    tr.add_argument(
+        "--heldout-by",
+        choices=["job", "prompt"],
+        default="job",
+        help="job: every Nth job id (the old split; a prompt's other temperatures are trained on); "
+        "prompt: whole prompts, in every corpus and temperature",
     )
     tr.add_argument("--no-autocast", dest="autocast", action="store_false", help="train in float32")
     tr.add_argument(

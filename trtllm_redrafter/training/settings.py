@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 from trtllm_redrafter.errors import RedrafterError
+from trtllm_redrafter.training.split import HELDOUT_RULES
 
 
 @dataclass
@@ -38,6 +39,7 @@ class TrainSettings:
     eval_every: int = 100
     eval_batches: int = 8
     eval_every_nth_sample: int = 50
+    heldout_by: str = "job"  # split.py: "job" (every nth job id, the old split) | "prompt" (whole prompts)
     save_every: int = 100
     seed: int = 0
     dtype: str = "bfloat16"  # frozen target's dtype
@@ -57,6 +59,10 @@ class TrainSettings:
             raise RedrafterError("draft_vocab_size must be >= 0")
         if self.online_target and self.features:
             raise RedrafterError("--online-target computes the target's features in the loop; drop --features")
+        if self.eval_every_nth_sample < 2:
+            raise RedrafterError("eval_every_nth_sample must be >= 2 (1 would hold out every sample)")
+        if self.heldout_by not in HELDOUT_RULES:
+            raise RedrafterError(f"heldout_by must be one of {', '.join(HELDOUT_RULES)}, not {self.heldout_by!r}")
         if self.online_topk <= 0:
             raise RedrafterError("online_topk must be >= 1")
 

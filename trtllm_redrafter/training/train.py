@@ -12,8 +12,9 @@ per loop iteration, held-out evaluation every ``eval_every`` steps and a checkpo
     drafter_init.py  the drafter a run starts as  evaluate.py   held-out and teacher-forced agreement
     checkpoint.py    kill-safe checkpoints, exact resume          logs.py  log.csv, loss.png
 
-Held-out evaluation uses 1 in ``eval_every_nth_sample`` corpus samples, never trained on; the
-lowest held-out KL so far is kept in ``out/best``.
+Held-out evaluation uses 1 in ``eval_every_nth_sample`` corpus samples (by job id, or by whole
+prompt with ``heldout_by="prompt"``: split.py), never trained on; the lowest held-out KL so far
+is kept in ``out/best``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from trtllm_redrafter.training.evaluate import evaluate
 from trtllm_redrafter.training.logs import write_logs
 from trtllm_redrafter.training.loss import Unroll, drafter_loss, target_to_draft
 from trtllm_redrafter.training.settings import TrainSettings, lr_lambda
+from trtllm_redrafter.training.split import held_out_mask
 
 PAD_ID = 0
 
@@ -106,7 +108,8 @@ def load_data(settings: TrainSettings, world: int) -> TrainData:
     target.to(device)
     for p in target.parameters():
         p.requires_grad_(False)
-    held_out = [s.job_id % settings.eval_every_nth_sample == 0 for s in corpus]
+    data_dirs = [d for d, _ in corpus_pairs(settings)]
+    held_out = held_out_mask(settings.heldout_by, settings.eval_every_nth_sample, corpus, origin, data_dirs)
     train_samples = [s for s, h in zip(corpus, held_out) if not h]
     eval_samples = [s for s, h in zip(corpus, held_out) if h]
     if not train_samples:
