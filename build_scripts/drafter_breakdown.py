@@ -12,7 +12,8 @@ Every sample is one the drafter never trained on. From ``--trained-on`` (the cor
 was trained on) only their held-out split is used, as ``train`` holds out (``--nth``,
 ``--heldout-by``; training/split.py). From any other corpus, a sample is left out when its prompt
 is one of the trained-on corpora's training prompts; ``--seen`` scores exactly those instead (a
-check on how much a seen prompt is worth). A sample's source and temperature come from replaying the corpus's own job
+check on how much a seen prompt is worth). Every prompt of an ``--also-seen`` corpus counts as
+seen: for a warm-started drafter, the corpus its starting point trained on. A sample's source and temperature come from replaying the corpus's own job
 plan (``plan_jobs`` with its manifest's settings), checked against the prompt stored in the shard.
 The scores are those of ``eval-drafter``: the target's argmax at each response position, the
 target run online in float32, one sample at a time; a target argmax outside V' is a miss.
@@ -64,7 +65,8 @@ def job_plan(corpus: Path, data_dir: Path, tokenizer) -> dict[int, tuple[str, fl
 
 
 def trained_split(args: argparse.Namespace, fingerprint: str) -> tuple[set, dict[tuple[Path, int], bool]]:
-    """The prompts the drafter trained on, and (corpus, job id) -> held out, for --trained-on corpora."""
+    """The prompts the drafter trained on (--also-seen's included), and (corpus, job id) -> held out
+    and not in --also-seen, for the --trained-on corpora."""
     dirs = [Path(c).resolve() for c in args.trained_on.split(",")]
     samples, origin = [], {}
     for c, d in enumerate(dirs):
@@ -73,7 +75,14 @@ def trained_split(args: argparse.Namespace, fingerprint: str) -> tuple[set, dict
         origin.update((id(s), c) for s in part)
     mask = held_out_mask(args.heldout_by, args.nth, samples, origin, dirs)
     seen = {tuple(s.tokens[: s.prompt_len]) for s, h in zip(samples, mask) if not h}
-    return seen, {(dirs[origin[id(s)]], s.job_id): h for s, h in zip(samples, mask)}
+    also = set()  # e.g. every prompt of the corpus a warm start's drafter trained on
+    for d in [Path(c) for c in args.also_seen.split(",") if c]:
+        also |= {tuple(s.tokens[: s.prompt_len]) for s in load_corpus(d, fingerprint, 1 << 30)}
+    held_out = {
+        (dirs[origin[id(s)]], s.job_id): h and tuple(s.tokens[: s.prompt_len]) not in also
+        for s, h in zip(samples, mask)
+    }
+    return seen | also, held_out
 
 
 def grouped(args: argparse.Namespace, tokenizer) -> tuple[dict[tuple, list[Pair]], dict[str, int]]:
@@ -117,6 +126,7 @@ def main() -> None:
     ap.add_argument("--trained-on", required=True, help="corpora the drafter trained on, comma-separated")
     ap.add_argument("--corpora", required=True, help="comma-separated distill-data corpora to score")
     ap.add_argument("--nth", type=int, default=50, help="train's eval_every_nth_sample")
+    ap.add_argument("--also-seen", default="", help="corpora all of whose prompts count as seen (a warm start's)")
     ap.add_argument("--heldout-by", choices=["job", "prompt"], default="job", help="train's --heldout-by")
     ap.add_argument("--per-group", type=int, default=40, help="samples per (corpus, source, temperature)")
     ap.add_argument("--seen", action="store_true", help="score the samples whose prompt it trained on instead")
