@@ -13,8 +13,9 @@ was trained on) only their held-out split is used, as ``train`` holds out (``--n
 ``--heldout-by``; training/split.py). From any other corpus, a sample is left out when its prompt
 is one of the trained-on corpora's training prompts; ``--seen`` scores exactly those instead (a
 check on how much a seen prompt is worth). Every prompt of an ``--also-seen`` corpus counts as
-seen: for a warm-started drafter, the corpus its starting point trained on. A sample's source and temperature come from replaying the corpus's own job
-plan (``plan_jobs`` with its manifest's settings), checked against the prompt stored in the shard.
+seen: for a warm-started drafter, the corpus its starting point trained on. A sample's source
+and temperature come from replaying the corpus's own job plan (``plan_jobs`` with its manifest's
+settings), checked against the prompt stored in the shard.
 The scores are those of ``eval-drafter``: the target's argmax at each response position, the
 target run online in float32, one sample at a time; a target argmax outside V' is a miss.
 """
