@@ -20,6 +20,7 @@ import torch
 from trtllm_redrafter.errors import RedrafterError
 from trtllm_redrafter.training.corpus import read_manifest, read_shard
 from trtllm_redrafter.training.features import FeatureSample, position_features
+from trtllm_redrafter.training.fingerprint import mismatch_hint
 
 
 @dataclass
@@ -39,7 +40,8 @@ def load_corpus(data_dir: Path, target_fingerprint: str, max_len: int) -> list[S
     if built_for.get("sha256") != target_fingerprint:
         raise RedrafterError(
             f"corpus {data_dir} was built for another target ({built_for.get('model')}, "
-            f"sha256 {str(built_for.get('sha256'))[:12]}...); build one for this target with distill-data"
+            f"sha256 {str(built_for.get('sha256'))[:12]}...){mismatch_hint(built_for)}; "
+            "build one for this target with distill-data"
         )
     samples: list[Sample] = []
     for shard in manifest.get("shards", []):

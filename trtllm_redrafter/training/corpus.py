@@ -37,6 +37,7 @@ from tqdm import tqdm
 
 from trtllm_redrafter.errors import RedrafterError
 from trtllm_redrafter.files import write_json_atomic
+from trtllm_redrafter.training.fingerprint import FINGERPRINT_VERSION, mismatch_hint, model_fingerprint, target_record
 from trtllm_redrafter.training.shards import MANIFEST, append_rank_entry, rank_world, written_entries
 
 SOURCES = ("sharegpt", "alpaca", "code_alpaca", "gsm8k")
@@ -181,18 +182,6 @@ class DistillSettings:
                 raise RedrafterError(f"{name} must be >= 1")
         if self.max_samples is not None and self.max_samples <= 0:
             raise RedrafterError("max_samples must be >= 1")
-
-
-def model_fingerprint(model_dir: Path) -> str:
-    """sha256 over the model's config and weight files: a corpus belongs to exactly one target."""
-    h = hashlib.sha256()
-    files = sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("config.json"))
-    for f in files:
-        h.update(f.name.encode())
-        with f.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 24), b""):
-                h.update(block)
-    return h.hexdigest()
 
 
 def read_shard(data_dir: Path, shard: dict) -> dict:
@@ -399,7 +388,7 @@ def build_corpus(
     fingerprint = model_fingerprint(model_dir)
     manifest = {
         "format": 1,
-        "target": {"model": settings.model, "sha256": fingerprint},
+        "target": {"model": settings.model, "sha256": fingerprint, "fingerprint": FINGERPRINT_VERSION},
         "settings": asdict(settings),
         "shards": [],
     }
@@ -412,7 +401,10 @@ def build_corpus(
 
     def check(old: dict) -> None:
         if old.get("target", {}).get("sha256") != fingerprint:
-            raise RedrafterError(f"{out_dir} was built for another target ({old.get('target')}); use a new --out")
+            target = old.get("target", {})
+            raise RedrafterError(
+                f"{out_dir} was built for another target ({target}){mismatch_hint(target)}; use a new --out"
+            )
         if old.get("settings") != manifest["settings"]:
             raise RedrafterError(f"{out_dir} was built with other settings ({old.get('settings')}); use a new --out")
 
@@ -499,7 +491,7 @@ def build_original_corpus(settings: DistillSettings, out_dir: Path, data_dir: Pa
             break
     manifest = {
         "format": 1,
-        "target": {"model": settings.model, "sha256": model_fingerprint(model_dir)},
+        "target": target_record(settings.model, model_dir),
         "settings": {
             **asdict(settings),
             "responses": "original",

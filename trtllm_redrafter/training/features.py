@@ -41,6 +41,7 @@ from tqdm import tqdm
 
 from trtllm_redrafter.errors import RedrafterError
 from trtllm_redrafter.files import save_safetensors, write_json_atomic
+from trtllm_redrafter.training.fingerprint import mismatch_hint
 from trtllm_redrafter.training.shards import MANIFEST, append_rank_entry, rank_world, read_json, written_entries
 
 
@@ -128,8 +129,11 @@ def build_features(
     model_dir = resolve_model(model_name)
     fingerprint = model_fingerprint(model_dir)
     if corpus.get("target", {}).get("sha256") != fingerprint:
-        built_for = corpus.get("target", {}).get("model")
-        raise RedrafterError(f"corpus {data_dir} was built for another target ({built_for}); use its own target")
+        target = corpus.get("target", {})
+        raise RedrafterError(
+            f"corpus {data_dir} was built for another target ({target.get('model')}){mismatch_hint(target)}; "
+            "use its own target"
+        )
     try:
         (out_dir / "shards").mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -212,7 +216,8 @@ def load_features(features_dir: Path, data_dir: Path, target_fingerprint: str) -
         raise RedrafterError(f"{features_dir} holds no features (no {MANIFEST}); run distill-features")
     manifest = json.loads(path.read_text())
     if manifest.get("target", {}).get("sha256") != target_fingerprint:
-        raise RedrafterError(f"features {features_dir} were computed with another target; recompute them")
+        hint = mismatch_hint(manifest.get("target", {}))
+        raise RedrafterError(f"features {features_dir} were computed with another target{hint}; recompute them")
     in_corpus = {s["sha256"] for s in read_manifest(Path(data_dir))["shards"]}
     out: list[FeatureSample] = []
     for shard in manifest["shards"]:
