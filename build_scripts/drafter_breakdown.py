@@ -121,6 +121,19 @@ def mt_bench_groups(results: Path, questions: Path, encode) -> dict[tuple, list[
     return groups
 
 
+def pooled_rows(rows: list[dict]) -> list[dict]:
+    """Per temperature, over every corpus and source but MT-Bench: the groups' figures weighted by
+    their answer tokens."""
+    out = []
+    for temp in sorted({r["temperature"] for r in rows if r["corpus"] != "mt-bench"}):
+        group = [r for r in rows if r["corpus"] != "mt-bench" and r["temperature"] == temp]
+        tokens = sum(r["answer_tokens"] for r in group)
+        means = {k: sum(r[k] * r["answer_tokens"] for r in group) / tokens for k in KEYS}
+        samples = sum(r["samples"] for r in group)
+        out.append({"corpus": "pooled", "temperature": temp, "samples": samples, "answer_tokens": tokens, **means})
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--drafter", required=True, help="drafter directory")
@@ -162,11 +175,16 @@ def main() -> None:
         )
         cells = " | ".join(f"{m[k]:.3f}" for k in KEYS)
         print(f"| {corpus} | {source} | {temp} | {len(pairs)} | {tokens} | {cells} |", flush=True)
+    pooled = pooled_rows(rows)
+    for p in pooled:
+        cells = " | ".join(f"{p[k]:.3f}" for k in KEYS)
+        head = f"| pooled | all, answer-token weighted | {p['temperature']} | {p['samples']} | {p['answer_tokens']}"
+        print(f"{head} | {cells} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     kept = "left_out_as_unseen" if args.seen else "left_out_as_seen"
     args.out.write_text(
         json.dumps(
-            {"drafter": args.drafter, "trained_on": args.trained_on, kept: left_out, "groups": rows},
+            {"drafter": args.drafter, "trained_on": args.trained_on, kept: left_out, "groups": rows, "pooled": pooled},
             indent=2,
         )
         + "\n"
