@@ -34,12 +34,12 @@ from trtllm_redrafter.training.batches import load_corpus
 from trtllm_redrafter.training.corpus import (
     DistillSettings,
     load_training_prompts,
-    model_fingerprint,
     plan_jobs,
     read_manifest,
 )
 from trtllm_redrafter.training.evaluate import teacher_forced_eval
-from trtllm_redrafter.training.split import held_out_mask
+from trtllm_redrafter.training.fingerprint import model_fingerprint
+from trtllm_redrafter.training.split import HELDOUT_RULES, held_out_mask
 
 Pair = tuple[list[int], list[int]]  # (prompt ids, response ids)
 KEYS = ("eval_top1_pos1", "eval_top1_pos2", "eval_top1_pos3", "eval_top1_pos4", "eval_tokens_per_step_est")
@@ -141,7 +141,7 @@ def main() -> None:
     ap.add_argument("--corpora", required=True, help="comma-separated distill-data corpora to score")
     ap.add_argument("--nth", type=int, default=50, help="train's eval_every_nth_sample")
     ap.add_argument("--also-seen", default="", help="corpora all of whose prompts count as seen (a warm start's)")
-    ap.add_argument("--heldout-by", choices=["job", "prompt"], default="job", help="train's --heldout-by")
+    ap.add_argument("--heldout-by", choices=list(HELDOUT_RULES), default="job", help="train's --heldout-by")
     ap.add_argument("--per-group", type=int, default=40, help="samples per (corpus, source, temperature)")
     ap.add_argument("--seen", action="store_true", help="score the samples whose prompt it trained on instead")
     ap.add_argument("--mt-bench", type=Path, help="a run --json file of MT-Bench first turns (greedy)")

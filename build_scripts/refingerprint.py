@@ -20,12 +20,7 @@ from pathlib import Path
 from trtllm_redrafter.files import write_json_atomic
 from trtllm_redrafter.models import resolve_model
 from trtllm_redrafter.training.fingerprint import FINGERPRINT_VERSION, legacy_fingerprint, target_record
-from trtllm_redrafter.training.shards import MANIFEST, read_json
-
-
-def manifests(directory: Path) -> list[Path]:
-    found = [directory / MANIFEST, *sorted(directory.glob("manifest.rank*-of-*.json"))]
-    return [p for p in found if p.is_file()]
+from trtllm_redrafter.training.shards import MANIFEST, manifest_paths, read_json
 
 
 def main() -> int:
@@ -40,7 +35,7 @@ def main() -> int:
         legacy.add(legacy_fingerprint(model_dir, args.written_by))
     moves = []
     for d in args.dirs:
-        paths = manifests(d)
+        paths = manifest_paths(d)
         if not paths:
             print(f"refingerprint: {d} holds no {MANIFEST}", file=sys.stderr)
             return 2

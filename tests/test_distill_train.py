@@ -19,7 +19,8 @@ from trtllm_redrafter.errors import RedrafterError
 from trtllm_redrafter.runtime.drafter import Drafter, DrafterConfig, init_drafter
 from trtllm_redrafter.training.batches import SparseTarget, load_corpus
 from trtllm_redrafter.training.checkpoint import changed_settings
-from trtllm_redrafter.training.corpus import DistillSettings, build_corpus, model_fingerprint
+from trtllm_redrafter.training.corpus import DistillSettings, build_corpus
+from trtllm_redrafter.training.fingerprint import model_fingerprint
 from trtllm_redrafter.training.loss import Unroll, drafter_loss, target_to_draft
 from trtllm_redrafter.training.settings import TrainSettings
 from trtllm_redrafter.training.split import held_out_mask

@@ -14,9 +14,10 @@ from trtllm_redrafter.models import load_target_model
 from trtllm_redrafter.runtime.beam_search import beam_search
 from trtllm_redrafter.runtime.drafter import Drafter, DrafterConfig, init_drafter
 from trtllm_redrafter.training.batches import SparseTarget, batch_inputs, collate, load_corpus, target_outputs
-from trtllm_redrafter.training.corpus import DistillSettings, build_corpus, model_fingerprint
+from trtllm_redrafter.training.corpus import DistillSettings, build_corpus
 from trtllm_redrafter.training.drafter_init import choose_draft_vocab
 from trtllm_redrafter.training.features import build_features, load_features
+from trtllm_redrafter.training.fingerprint import model_fingerprint
 from trtllm_redrafter.training.loss import Unroll, drafter_loss, target_to_draft
 from trtllm_redrafter.training.split import held_out_mask
 from trtllm_redrafter.training.train import load_data, train

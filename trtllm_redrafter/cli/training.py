@@ -9,6 +9,7 @@ from pathlib import Path
 from trtllm_redrafter.cli.common import add_device_arg, add_model_args, default_data_dir, read_prompts
 from trtllm_redrafter.errors import RedrafterError
 from trtllm_redrafter.models import DTYPES
+from trtllm_redrafter.training.split import HELDOUT_RULES
 
 
 def parse_source_weights(text: str) -> tuple[tuple[str, float], ...]:
@@ -236,7 +237,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     tr.add_argument(
         "--heldout-by",
-        choices=["job", "prompt"],
+        choices=list(HELDOUT_RULES),
         default="job",
         help="job: every Nth job id (the old split; a prompt's other temperatures are trained on); "
         "prompt: whole prompts, in every corpus and temperature",

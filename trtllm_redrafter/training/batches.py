@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from trtllm_redrafter.errors import RedrafterError
-from trtllm_redrafter.training.corpus import read_manifest, read_shard
+from trtllm_redrafter.training.corpus import read_manifest, stored_samples
 from trtllm_redrafter.training.features import FeatureSample, position_features
 from trtllm_redrafter.training.fingerprint import mismatch_hint
 
@@ -44,15 +44,11 @@ def load_corpus(data_dir: Path, target_fingerprint: str, max_len: int) -> list[S
             "build one for this target with distill-data"
         )
     samples: list[Sample] = []
-    for shard in manifest.get("shards", []):
-        t = read_shard(data_dir, shard)
-        tokens, offsets = t["tokens"].tolist(), t["offsets"].tolist()
-        for j, (plen, job) in enumerate(zip(t["prompt_lens"].tolist(), t["job_ids"].tolist())):
-            seq = tokens[offsets[j] : offsets[j + 1]]
-            if len(seq) - plen >= 2:  # at least one drafted target exists
-                keep = min(len(seq), max_len)
-                start = max(0, min(plen - 1, len(seq) - keep))  # keep the response, trim the prompt's head
-                samples.append(Sample(seq[start : start + keep], plen - start, job))
+    for job, seq, plen in stored_samples(data_dir):
+        if len(seq) - plen >= 2:  # at least one drafted target exists
+            keep = min(len(seq), max_len)
+            start = max(0, min(plen - 1, len(seq) - keep))  # keep the response, trim the prompt's head
+            samples.append(Sample(seq[start : start + keep], plen - start, job))
     if not samples:
         raise RedrafterError(f"corpus {data_dir} holds no usable samples")
     return samples

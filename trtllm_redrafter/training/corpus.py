@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from trtllm_redrafter.errors import RedrafterError
 from trtllm_redrafter.files import write_json_atomic
-from trtllm_redrafter.training.fingerprint import FINGERPRINT_VERSION, mismatch_hint, model_fingerprint, target_record
+from trtllm_redrafter.training.fingerprint import mismatch_hint, target_record
 from trtllm_redrafter.training.shards import MANIFEST, append_rank_entry, rank_world, written_entries
 
 SOURCES = ("sharegpt", "alpaca", "code_alpaca", "gsm8k")
@@ -196,6 +196,16 @@ def read_shard(data_dir: Path, shard: dict) -> dict:
         return load_file(str(path))
     except (OSError, SafetensorError) as exc:
         raise RedrafterError(f"shard {path} is missing or corrupt: {exc}") from exc
+
+
+def stored_samples(data_dir: Path) -> Iterator[tuple[int, list[int], int]]:
+    """(job id, prompt + response token ids, prompt length) of every sample stored in a corpus, shard
+    by shard, each shard checked against its manifest entry."""
+    for shard in read_manifest(Path(data_dir)).get("shards", []):
+        t = read_shard(data_dir, shard)
+        tokens, offsets = t["tokens"].tolist(), t["offsets"].tolist()
+        for j, (plen, job) in enumerate(zip(t["prompt_lens"].tolist(), t["job_ids"].tolist())):
+            yield job, tokens[offsets[j] : offsets[j + 1]], plen
 
 
 def read_manifest(out_dir: Path) -> dict:
@@ -385,10 +395,11 @@ def build_corpus(
         raise RedrafterError(f"cannot write to output directory {out_dir}: {exc}") from exc
 
     model_dir = resolve_model(settings.model)
-    fingerprint = model_fingerprint(model_dir)
+    target = target_record(settings.model, model_dir)
+    fingerprint = target["sha256"]
     manifest = {
         "format": 1,
-        "target": {"model": settings.model, "sha256": fingerprint, "fingerprint": FINGERPRINT_VERSION},
+        "target": target,
         "settings": asdict(settings),
         "shards": [],
     }

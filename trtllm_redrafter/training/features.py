@@ -116,7 +116,8 @@ def build_features(
     (shards.py); ``max_shards`` stops after that many of the remaining shards (tests)."""
     from trtllm_redrafter.devices import resolve_device
     from trtllm_redrafter.models import load_target_model, parse_dtype, resolve_model
-    from trtllm_redrafter.training.corpus import model_fingerprint, read_manifest, read_shard
+    from trtllm_redrafter.training.corpus import read_manifest, read_shard
+    from trtllm_redrafter.training.fingerprint import model_fingerprint
 
     if topk <= 0 or batch_tokens <= 0:
         raise RedrafterError("topk and batch_tokens must be >= 1")

@@ -46,16 +46,21 @@ def read_json(path: Path) -> dict:
         raise RedrafterError(f"{path} is corrupt: {exc}") from exc
 
 
+def manifest_paths(out_dir: Path) -> list[Path]:
+    """The merged manifest and every rank's, those that exist, merged first."""
+    found = [out_dir / MANIFEST, *sorted(out_dir.glob("manifest.rank*-of-*.json"))]
+    return [p for p in found if p.is_file()]
+
+
 def written_entries(out_dir: Path, key: Callable[[dict], object], check: Callable[[dict], None]) -> dict:
     """key(entry) -> entry for every shard already written, by any rank of any earlier run."""
     found: dict = {}
-    for path in [out_dir / MANIFEST, *sorted(out_dir.glob("manifest.rank*-of-*.json"))]:
-        if path.is_file():
-            manifest = read_json(path)
-            check(manifest)
-            for entry in manifest.get("shards", []):
-                if (out_dir / entry["file"]).is_file():
-                    found.setdefault(key(entry), entry)
+    for path in manifest_paths(out_dir):
+        manifest = read_json(path)
+        check(manifest)
+        for entry in manifest.get("shards", []):
+            if (out_dir / entry["file"]).is_file():
+                found.setdefault(key(entry), entry)
     return found
 
 

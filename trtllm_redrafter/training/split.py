@@ -30,15 +30,9 @@ def prompt_bucket(prompt_ids: list[int], nth: int) -> int:
 
 def corpus_prompt_buckets(data_dir: Path, nth: int) -> dict[int, int]:
     """job id -> its prompt's bucket, for every sample stored in a distill-data corpus."""
-    from trtllm_redrafter.training.corpus import read_manifest, read_shard
+    from trtllm_redrafter.training.corpus import stored_samples
 
-    buckets: dict[int, int] = {}
-    for shard in read_manifest(Path(data_dir))["shards"]:
-        t = read_shard(data_dir, shard)
-        tokens, offsets = t["tokens"].tolist(), t["offsets"].tolist()
-        for j, (plen, job) in enumerate(zip(t["prompt_lens"].tolist(), t["job_ids"].tolist())):
-            buckets[job] = prompt_bucket(tokens[offsets[j] : offsets[j] + plen], nth)
-    return buckets
+    return {job: prompt_bucket(seq[:plen], nth) for job, seq, plen in stored_samples(data_dir)}
 
 
 def held_out_mask(rule: str, nth: int, samples: list, origin: dict[int, int], data_dirs: list[Path]) -> list[bool]:

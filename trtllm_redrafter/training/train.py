@@ -37,9 +37,10 @@ from trtllm_redrafter.errors import RedrafterError
 from trtllm_redrafter.runtime.drafter import Drafter
 from trtllm_redrafter.training.batches import EpochBatches, batch_inputs, batches_of, load_corpus
 from trtllm_redrafter.training.checkpoint import Progress, restore, save_checkpoint
-from trtllm_redrafter.training.corpus import model_fingerprint, read_manifest
+from trtllm_redrafter.training.corpus import read_manifest
 from trtllm_redrafter.training.drafter_init import choose_draft_vocab, load_init_drafter, make_drafter, warm_start
 from trtllm_redrafter.training.evaluate import evaluate
+from trtllm_redrafter.training.fingerprint import model_fingerprint
 from trtllm_redrafter.training.logs import write_logs
 from trtllm_redrafter.training.loss import Unroll, drafter_loss, target_to_draft
 from trtllm_redrafter.training.settings import TrainSettings, lr_lambda
